@@ -1,0 +1,101 @@
+import type { Db } from "../store/db.ts";
+import type { Clock } from "../clock.ts";
+
+/** Every kind of event Gatehouse records. */
+export const auditTypes = [
+  "saml.authn_request.accepted",
+  "saml.authn_request.rejected",
+  "saml.response.issued",
+  "saml.response.refused",
+  "saml.logout.request_received",
+  "saml.logout.rejected",
+  "saml.logout.request_sent",
+  "saml.logout.response_received",
+  "saml.logout.completed",
+  "login.password.succeeded",
+  "login.password.failed",
+  "login.throttled",
+  "login.transaction.rejected",
+  "session.started",
+  "session.reused",
+  "session.ended",
+  "app.launched",
+  "app.registered",
+  "app.removed",
+  "user.created",
+  "request.rejected",
+] as const;
+export type AuditType = (typeof auditTypes)[number];
+
+export interface AuditEvent {
+  type: AuditType;
+  outcome: "success" | "failure" | "info";
+  userId?: string | null;
+  username?: string | null;
+  appId?: string | null;
+  ip?: string | null;
+  transactionId?: string | null;
+  reason?: string | null;
+  detail?: Record<string, unknown>;
+}
+
+export interface StoredAuditEvent extends Required<Omit<AuditEvent, "detail">> {
+  id: number;
+  at: string;
+  detail: Record<string, unknown> | null;
+}
+
+// Never written, whatever a caller passes (ASVS 16.2.5).
+const secretKeys = /pass(word)?|secret|token|code|answer|cookie|authorization|otp/i;
+const maxString = 1000;
+
+/** Strips control characters (log injection) and caps length. */
+const clean = (s: string): string => s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, " ").slice(0, maxString);
+
+function redact(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return clean(value);
+  if (depth > 4 || value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.slice(0, 50).map((v) => redact(v, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, secretKeys.test(k) ? "[redacted]" : redact(v, depth + 1)]),
+  );
+}
+
+/** Append-only audit log: the table refuses UPDATE and DELETE by trigger. */
+export class AuditLog {
+  readonly #insert;
+  readonly #recent;
+  readonly #clock: Clock;
+
+  constructor(db: Db, clock: Clock) {
+    this.#clock = clock;
+    this.#insert = db.prepare(
+      `INSERT INTO audit_events (at, type, outcome, user_id, username, app_id, ip, transaction_id, reason, detail_json)
+       VALUES (@at, @type, @outcome, @userId, @username, @appId, @ip, @transactionId, @reason, @detail)`,
+    );
+    this.#recent = db.prepare<[number], Record<string, unknown>>(
+      `SELECT id, at, type, outcome, user_id AS userId, username, app_id AS appId, ip, transaction_id AS transactionId,
+              reason, detail_json AS detail FROM audit_events ORDER BY id DESC LIMIT ?`,
+    );
+  }
+
+  record(e: AuditEvent): void {
+    this.#insert.run({
+      at: new Date(this.#clock.now()).toISOString(),
+      type: e.type,
+      outcome: e.outcome,
+      userId: e.userId ?? null,
+      username: e.username != null ? clean(e.username) : null,
+      appId: e.appId ?? null,
+      ip: e.ip != null ? clean(e.ip) : null,
+      transactionId: e.transactionId ?? null,
+      reason: e.reason != null ? clean(e.reason) : null,
+      detail: e.detail ? JSON.stringify(redact(e.detail)) : null,
+    });
+  }
+
+  /** Most recent first. */
+  recent(limit = 100): StoredAuditEvent[] {
+    return this.#recent.all(limit).map((r: Record<string, unknown>) => ({ ...r, detail: r.detail ? (JSON.parse(r.detail as string) as Record<string, unknown>) : null }) as StoredAuditEvent);
+  }
+}

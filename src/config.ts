@@ -1,0 +1,138 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import net from "node:net";
+import { z } from "zod";
+
+/** Environment variable → config key. An optional JSON file (GATEHOUSE_CONFIG) supplies the same keys. */
+const envKeys = {
+  GATEHOUSE_BASE_URL: "baseUrl",
+  GATEHOUSE_PORT: "port",
+  GATEHOUSE_HOST: "host",
+  GATEHOUSE_DATA_DIR: "dataDir",
+  GATEHOUSE_TRUSTED_PROXIES: "trustedProxies",
+  GATEHOUSE_SMTP_URL: "smtpUrl",
+  GATEHOUSE_DEMO: "demo",
+  GATEHOUSE_LOG_LEVEL: "logLevel",
+} as const;
+
+type Key = (typeof envKeys)[keyof typeof envKeys];
+const keyToEnv = Object.fromEntries(Object.entries(envKeys).map(([env, key]) => [key, env])) as Record<Key, string>;
+
+const proxyEntry = z.string().refine(
+  (s) => {
+    const [addr, prefix, extra] = s.split("/");
+    if (extra !== undefined || !addr) return false;
+    const family = net.isIP(addr);
+    if (family === 0 || addr.includes("%")) return false;
+    if (prefix === undefined) return true;
+    if (!/^(0|[1-9][0-9]*)$/.test(prefix)) return false;
+    const bits = Number(prefix);
+    // A proxy list that trusts everyone would let any client choose its own IP.
+    return bits > 0 && bits <= (family === 4 ? 32 : 128);
+  },
+  { message: "must be IP addresses or CIDRs separated by commas, never everything (0.0.0.0/0, ::/0, *, true)" },
+);
+
+const schema = z
+  .object({
+    baseUrl: z
+      .url({ protocol: /^https?$/, message: "must be an http(s) URL such as https://sso.example.com" })
+      .default("http://localhost:8080")
+      .transform((u) => u.replace(/\/+$/, ""))
+      .refine((u) => !new URL(u).search && !new URL(u).hash, "must not have a query or fragment"),
+    port: z.coerce.number().int().min(0).max(65535).default(8080),
+    host: z.string().min(1).default("127.0.0.1"),
+    dataDir: z.string().min(1).default("data"),
+    trustedProxies: z
+      .union([z.array(z.string()), z.string()])
+      .default([])
+      .transform((v) => (Array.isArray(v) ? v : v.split(",").map((s) => s.trim()).filter(Boolean)))
+      .pipe(z.array(proxyEntry)),
+    smtpUrl: z
+      .url({ protocol: /^smtps?$/, message: "must be an smtp:// or smtps:// URL" })
+      .optional(),
+    demo: z
+      .union([z.boolean(), z.enum(["true", "false", "1", "0", "on", "off"])])
+      .default(true)
+      .transform((v) => v === true || v === "true" || v === "1" || v === "on"),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "silent"]).default("info"),
+  })
+  .strict();
+
+export interface Config {
+  readonly baseUrl: string;
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly trustedProxies: readonly string[];
+  readonly smtpUrl: string | undefined;
+  readonly demo: boolean;
+  readonly logLevel: string;
+  /** Our SAML entity ID is our metadata URL. */
+  readonly entityId: string;
+  readonly secureCookies: boolean;
+  readonly limits: {
+    readonly maxSamlMessageBytes: number; // encoded SAMLRequest/SAMLResponse, before decoding
+    readonly maxInflatedBytes: number; // output cap of the Redirect binding's inflate
+    readonly maxFormBytes: number; // any urlencoded body
+  };
+  readonly lifetimes: {
+    readonly transactionMs: number;
+    readonly assertionMs: number; // SubjectConfirmationData NotOnOrAfter: Sentry allows no drift and keeps no replay cache
+    readonly sessionIdleMs: number;
+    readonly sessionAbsoluteMs: number;
+    readonly requestClockSkewMs: number; // tolerated skew on an AuthnRequest's IssueInstant
+  };
+}
+
+export class ConfigError extends Error {}
+
+/** Reads the environment (and GATEHOUSE_CONFIG, a JSON file) into a validated, frozen config. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  if (env.GATEHOUSE_CONFIG) {
+    try {
+      Object.assign(raw, JSON.parse(readFileSync(env.GATEHOUSE_CONFIG, "utf8")) as object);
+    } catch (e) {
+      throw new ConfigError(`GATEHOUSE_CONFIG: cannot read ${env.GATEHOUSE_CONFIG}: ${(e as Error).message}`);
+    }
+  }
+  for (const [name, key] of Object.entries(envKeys)) {
+    const value = env[name];
+    if (value !== undefined && value !== "") raw[key] = value;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? "");
+      const name = keyToEnv[key as Key] ?? (key || "GATEHOUSE_CONFIG");
+      const got = key in raw ? ` (got ${JSON.stringify(raw[key])})` : "";
+      return `${name}: ${issue.message}${got}`;
+    });
+    throw new ConfigError(lines.join("\n"));
+  }
+  const c = parsed.data;
+  return deepFreeze({
+    ...c,
+    smtpUrl: c.smtpUrl,
+    dataDir: resolve(c.dataDir),
+    entityId: `${c.baseUrl}/saml/metadata`,
+    secureCookies: c.baseUrl.startsWith("https:"),
+    limits: { maxSamlMessageBytes: 256 * 1024, maxInflatedBytes: 256 * 1024, maxFormBytes: 512 * 1024 },
+    lifetimes: {
+      transactionMs: 10 * 60_000,
+      assertionMs: 5 * 60_000,
+      sessionIdleMs: 60 * 60_000,
+      sessionAbsoluteMs: 24 * 60 * 60_000,
+      requestClockSkewMs: 3 * 60_000,
+    },
+  });
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object") {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

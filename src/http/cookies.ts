@@ -1,0 +1,34 @@
+import { parseCookie, stringifySetCookie } from "cookie";
+import type { Request, Response } from "express";
+
+export interface CookieJar {
+  get(req: Request, name: CookieName): string | undefined;
+  set(res: Response, name: CookieName, value: string, maxAgeSeconds?: number): void;
+  clear(res: Response, name: CookieName): void;
+}
+
+export type CookieName = "session" | "browser";
+
+/** `__Host-` cookies need Secure, so the prefix is used only when Gatehouse is served over https. */
+export function cookieJar(secure: boolean): CookieJar {
+  const names: Record<CookieName, string> = {
+    session: secure ? "__Host-gh_session" : "gh_session",
+    browser: secure ? "__Host-gh_browser" : "gh_browser",
+  };
+  const base = { httpOnly: true, secure, sameSite: "lax", path: "/" } as const;
+  const append = (res: Response, value: string) => res.append("Set-Cookie", value);
+  return {
+    get(req, name) {
+      const header = req.headers.cookie;
+      if (!header || header.length > 8192) return undefined;
+      const v = parseCookie(header)[names[name]];
+      return v && v.length <= 512 ? v : undefined;
+    },
+    set(res, name, value, maxAgeSeconds) {
+      append(res, stringifySetCookie({ name: names[name], value, ...base, ...(maxAgeSeconds ? { maxAge: maxAgeSeconds } : {}) }));
+    },
+    clear(res, name) {
+      append(res, stringifySetCookie({ name: names[name], value: "", ...base, maxAge: 0 }));
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import type { Request, Response } from "express";
+import type { Clock } from "../clock.ts";
+import type { CookieJar } from "../http/cookies.ts";
+import { randomToken, sha256 } from "../crypto/tokens.ts";
+import type { Session, SessionRepository } from "../store/sessions.ts";
+import type { User, UserRepository } from "../store/users.ts";
+
+export interface CurrentSession {
+  session: Session;
+  user: User;
+}
+
+export interface SessionLifetimes {
+  sessionIdleMs: number;
+  sessionAbsoluteMs: number;
+}
+
+/** SSO sessions: a 256-bit random cookie; the store keeps only its SHA-256. */
+export class SessionManager {
+  readonly #sessions: SessionRepository;
+  readonly #users: UserRepository;
+  readonly #cookies: CookieJar;
+  readonly #clock: Clock;
+  readonly #lifetimes: SessionLifetimes;
+
+  constructor(sessions: SessionRepository, users: UserRepository, cookies: CookieJar, clock: Clock, lifetimes: SessionLifetimes) {
+    this.#sessions = sessions;
+    this.#users = users;
+    this.#cookies = cookies;
+    this.#clock = clock;
+    this.#lifetimes = lifetimes;
+  }
+
+  current(req: Request): CurrentSession | undefined {
+    const token = this.#cookies.get(req, "session");
+    if (!token) return undefined;
+    const now = this.#clock.now();
+    const session = this.#sessions.live(sha256(token), now, this.#lifetimes.sessionIdleMs);
+    if (!session) return undefined;
+    const user = this.#users.byId(session.userId);
+    if (!user || user.status !== "active") return undefined;
+    this.#sessions.touch(session.idHash, now);
+    return { session, user };
+  }
+
+  /** Starts a new session (a fresh ID at every sign-in: no fixation). */
+  start(res: Response, userId: string, authMethod: string, authTime: number): Session {
+    const token = randomToken();
+    const now = this.#clock.now();
+    const session: Session = {
+      idHash: sha256(token),
+      userId,
+      authMethod,
+      authTime,
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt: now + this.#lifetimes.sessionAbsoluteMs,
+    };
+    this.#sessions.add(session);
+    this.#cookies.set(res, "session", token);
+    return session;
+  }
+
+  end(res: Response, idHash: string): void {
+    this.#sessions.end(idHash, this.#clock.now());
+    this.#cookies.clear(res, "session");
+  }
+}

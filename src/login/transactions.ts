@@ -1,0 +1,81 @@
+import type { Request, Response } from "express";
+import type { Clock } from "../clock.ts";
+import type { CookieJar } from "../http/cookies.ts";
+import { randomToken, safeEqual, sha256 } from "../crypto/tokens.ts";
+import { GatehouseError } from "../errors.ts";
+import type { Transaction, TransactionRepository } from "../store/transactions.ts";
+
+export interface TransactionRequest {
+  appId: string | null;
+  requestId: string | null;
+  relayState: string | null;
+  acsUrl: string | null;
+}
+
+const txIdPattern = /^[A-Za-z0-9_-]{20,64}$/;
+
+/**
+ * Login transactions live in the store and are bound to the browser that started them by a
+ * cookie whose hash the transaction keeps; they expire and complete at most once.
+ */
+export class TransactionService {
+  readonly #repo: TransactionRepository;
+  readonly #cookies: CookieJar;
+  readonly #clock: Clock;
+  readonly #lifetimeMs: number;
+
+  constructor(repo: TransactionRepository, cookies: CookieJar, clock: Clock, lifetimeMs: number) {
+    this.#repo = repo;
+    this.#cookies = cookies;
+    this.#clock = clock;
+    this.#lifetimeMs = lifetimeMs;
+  }
+
+  /** The browser's binding value, set if the browser has none yet. */
+  browserBinding(req: Request, res: Response): string {
+    let value = this.#cookies.get(req, "browser");
+    if (!value) {
+      value = randomToken();
+      this.#cookies.set(res, "browser", value);
+    }
+    return value;
+  }
+
+  begin(req: Request, res: Response, input: TransactionRequest, clientIp: string): Transaction {
+    const binding = this.browserBinding(req, res);
+    const now = this.#clock.now();
+    const id = randomToken(24);
+    this.#repo.purgeExpired(now - this.#lifetimeMs);
+    this.#repo.add({ id, bindingHash: sha256(binding), ...input, clientIp, createdAt: now, expiresAt: now + this.#lifetimeMs });
+    return this.#repo.byId(id) as Transaction;
+  }
+
+  /** Loads a transaction for this browser that is still open, or throws a catalogued error. */
+  open(req: Request, id: unknown): Transaction {
+    if (typeof id !== "string" || !txIdPattern.test(id)) throw new GatehouseError("transaction_not_found", "malformed transaction id");
+    const tx = this.#repo.byId(id);
+    if (!tx) throw new GatehouseError("transaction_not_found", "unknown transaction");
+    const binding = this.#cookies.get(req, "browser");
+    if (!binding || !safeEqual(sha256(binding), tx.bindingHash)) throw new GatehouseError("transaction_wrong_browser", "binding cookie does not match");
+    if (tx.state === "completed" || tx.state === "denied") throw new GatehouseError("transaction_not_found", `transaction already ${tx.state}`);
+    if (tx.expiresAt <= this.#clock.now()) throw new GatehouseError("transaction_expired", "transaction past its expiry");
+    return tx;
+  }
+
+  identify(tx: Transaction, userId: string): void {
+    this.#repo.identify(tx.id, userId);
+  }
+
+  /** Completes the transaction; false if it was already completed (a replayed submit). */
+  complete(tx: Transaction): boolean {
+    return this.#repo.finish(tx.id, "completed", this.#clock.now());
+  }
+
+  deny(tx: Transaction): boolean {
+    return this.#repo.finish(tx.id, "denied", this.#clock.now());
+  }
+
+  countAttempt(tx: Transaction): number {
+    return this.#repo.countAttempt(tx.id);
+  }
+}

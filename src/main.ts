@@ -1,0 +1,307 @@
+#!/usr/bin/env node
+import { randomBytes } from "node:crypto";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { systemClock } from "./clock.ts";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { appFromOptions, parseAttributes, sentryApp, UsageError, type AppAddOptions } from "./cli/apps.ts";
+import { hashSecret } from "./crypto/passwords.ts";
+import { registerDemoApp } from "./demo/demo-app.ts";
+import { GatehouseError } from "./errors.ts";
+import { openRuntime, type Runtime } from "./runtime.ts";
+import { buildServer } from "./server.ts";
+import { DuplicateAppError, type App } from "./store/apps.ts";
+import { DuplicateUserError } from "./store/users.ts";
+
+const help = {
+  main: `Gatehouse: SSO broker with an adaptive authentication policy engine.
+
+Usage: node src/main.ts COMMAND [options]
+
+Commands:
+  serve                 start the server (configuration from GATEHOUSE_* variables)
+  user add|list         manage local users
+  app add|add-sentry|list|remove
+                        register apps (SAML service providers)
+
+Each command takes --help.`,
+  serve: `Usage: node src/main.ts serve
+
+Starts Gatehouse. Configuration comes from the environment:
+  GATEHOUSE_BASE_URL        public URL (default http://localhost:8080)
+  GATEHOUSE_PORT            port to listen on (default 8080)
+  GATEHOUSE_HOST            address to listen on (default 127.0.0.1)
+  GATEHOUSE_DATA_DIR        database and keys (default ./data)
+  GATEHOUSE_TRUSTED_PROXIES CIDRs of reverse proxies whose X-Forwarded-For is believed
+  GATEHOUSE_SMTP_URL        smtp(s):// URL for mail
+  GATEHOUSE_DEMO            built-in demo app: true (default) or false
+  GATEHOUSE_CONFIG          optional JSON file with the same settings`,
+  "user add": `Usage: node src/main.ts user add USERNAME --email EMAIL [--first-name F] [--last-name L] [--group G ...] [--admin] [--password-stdin]
+
+Without --password-stdin a random password is generated and printed once.`,
+  "user list": `Usage: node src/main.ts user list`,
+  "app add": `Usage: node src/main.ts app add (--metadata-url URL | --metadata-file FILE | --entity-id ID --acs URL [--slo URL])
+                            [--name NAME] [--nameid-format email|persistent|unspecified]
+                            [--attribute NAME=FIELD ...] [--sign-response] [--cert-file PEM]
+
+FIELD is one of id, username, email, firstName, lastName, groups.
+--cert-file registers the app's signing certificate: its AuthnRequests and LogoutRequests are then verified.`,
+  "app add-sentry": `Usage: node src/main.ts app add-sentry --org SLUG [--url https://sentry.io] [--attribute NAME=FIELD ...]
+
+Registers a Sentry organization (generic SAML2 provider): entity ID <url>/saml/metadata/<slug>/,
+ACS <url>/saml/acs/<slug>/, SLO <url>/saml/sls/<slug>/, NameID email. Attributes default to
+user_id=id user_email=email first_name=firstName last_name=lastName; type the same names into
+Sentry's attribute mapping ("IdP User ID", "User Email", "First Name", "Last Name").`,
+  "app list": `Usage: node src/main.ts app list`,
+  "app remove": `Usage: node src/main.ts app remove ID`,
+};
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+const helpOption: Options = { help: { type: "boolean", short: "h" } };
+
+function parse(args: string[], options: Options, topic: keyof typeof help) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { ...helpOption, ...options }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${help[topic]}`);
+  }
+  if (parsed.values.help) {
+    console.log(help[topic]);
+    process.exit(0);
+  }
+  return parsed;
+}
+
+async function withRuntime<T>(config: Config, work: (rt: Runtime) => Promise<T>): Promise<T> {
+  const rt = await openRuntime(config, systemClock);
+  try {
+    return await work(rt);
+  } finally {
+    rt.close();
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+}
+
+const describeApp = (a: App): string =>
+  `${a.id}  ${a.name}\n    entity ID ${a.entityId}\n    ACS ${a.acs.map((x) => x.url).join(", ")}${a.sloUrl ? `\n    SLO ${a.sloUrl}` : ""}\n    NameID ${a.nameIdFormat}; attributes ${a.attributes.map((m) => `${m.name}=${m.field}`).join(" ") || "none"}`;
+
+async function serve(config: Config): Promise<void> {
+  const rt = await openRuntime(config, systemClock);
+  const notices: string[] = [];
+  for (const file of rt.keys.created) notices.push(`created ${file} (generated on first start; back up data/keys, or put your own signing key and certificate there)`);
+  if (rt.users.count() === 0) {
+    const password = randomBytes(15).toString("base64url");
+    rt.users.add({ username: "admin", email: `admin@${new URL(config.baseUrl).hostname}`, isAdmin: true, passwordHash: await hashSecret(password) }, systemClock.now());
+    rt.audit.record({ type: "user.created", outcome: "success", username: "admin", reason: "first start" });
+    notices.push(`created the admin account — username: admin  password: ${password}  (shown once; store it now)`);
+  }
+  if (config.demo) {
+    registerDemoApp(rt.apps, config, systemClock.now());
+    notices.push(`demo mode is on: ${config.baseUrl}/demo is a built-in app to click through (GATEHOUSE_DEMO=false turns it off)`);
+  }
+  if (!config.smtpUrl) notices.push("no GATEHOUSE_SMTP_URL: Gatehouse sends no mail");
+  const app = await buildServer(rt);
+  const server = app.listen(config.port, config.host, () => {
+    for (const n of notices) console.log(`NOTICE: ${n}`);
+    console.log(`Gatehouse is listening on http://${config.host}:${config.port} — open ${config.baseUrl}${config.demo ? "/demo" : "/"}`);
+    console.log(`IdP metadata for apps: ${config.entityId}`);
+  });
+  server.on("error", (e) => {
+    console.error(`error: cannot listen on ${config.host}:${config.port}: ${e.message}`);
+    process.exit(1);
+  });
+  const stop = () => {
+    server.close(() => {
+      rt.close();
+      process.exit(0);
+    });
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+async function userCommand(config: Config, sub: string | undefined, args: string[]): Promise<void> {
+  if (sub === "add") {
+    const { values, positionals } = parse(
+      args,
+      {
+        email: { type: "string" },
+        "first-name": { type: "string" },
+        "last-name": { type: "string" },
+        group: { type: "string", multiple: true },
+        admin: { type: "boolean" },
+        "password-stdin": { type: "boolean" },
+      },
+      "user add",
+    );
+    const username = positionals[0];
+    if (!username || positionals.length > 1) throw new UsageError(`give one USERNAME\n\n${help["user add"]}`);
+    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(username)) throw new UsageError("USERNAME may hold letters, digits and . _ @ - (at most 64)");
+    const email = values.email as string | undefined;
+    if (!email || !/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError("--email EMAIL is required and must be an email address");
+    let password: string;
+    let generated = false;
+    if (values["password-stdin"]) {
+      password = await readStdin();
+      // NIST SP 800-63B-4: at least 15 characters where the password is the only factor.
+      if (password.length < 15) throw new UsageError("the password must have at least 15 characters");
+      if (password.length > 1024) throw new UsageError("the password must have at most 1024 characters");
+    } else {
+      password = randomBytes(15).toString("base64url");
+      generated = true;
+    }
+    await withRuntime(config, async (rt) => {
+      const user = rt.users.add(
+        {
+          username,
+          email,
+          firstName: (values["first-name"] as string | undefined) ?? "",
+          lastName: (values["last-name"] as string | undefined) ?? "",
+          groups: (values.group as string[] | undefined) ?? [],
+          isAdmin: values.admin === true,
+          passwordHash: await hashSecret(password),
+        },
+        systemClock.now(),
+      );
+      rt.audit.record({ type: "user.created", outcome: "success", userId: user.id, username: user.username, reason: "cli" });
+      console.log(`Added user ${user.username} (${user.email}), id ${user.id}${user.isAdmin ? ", admin" : ""}.`);
+      if (generated) console.log(`Password: ${password}  (shown once)`);
+    });
+    return;
+  }
+  if (sub === "list") {
+    parse(args, {}, "user list");
+    await withRuntime(config, async (rt) => {
+      const users = rt.users.list();
+      if (users.length === 0) console.log("No users.");
+      for (const u of users) console.log(`${u.username}  ${u.email}  ${[u.firstName, u.lastName].filter(Boolean).join(" ")}${u.isAdmin ? "  [admin]" : ""}${u.status !== "active" ? `  [${u.status}]` : ""}`);
+    });
+    return;
+  }
+  throw new UsageError(`unknown user command ${sub ?? "(none)"}: use add or list`);
+}
+
+async function appCommand(config: Config, sub: string | undefined, args: string[]): Promise<void> {
+  const attributeOption: Options = { attribute: { type: "string", multiple: true } };
+  if (sub === "add") {
+    const { values, positionals } = parse(
+      args,
+      {
+        "metadata-url": { type: "string" },
+        "metadata-file": { type: "string" },
+        "entity-id": { type: "string" },
+        acs: { type: "string" },
+        slo: { type: "string" },
+        name: { type: "string" },
+        "nameid-format": { type: "string" },
+        "sign-response": { type: "boolean" },
+        "cert-file": { type: "string" },
+        ...attributeOption,
+      },
+      "app add",
+    );
+    if (positionals.length) throw new UsageError(`unexpected ${positionals.join(" ")}\n\n${help["app add"]}`);
+    if (values["metadata-url"]) console.log(`Fetching ${values["metadata-url"] as string} …`);
+    const app = await appFromOptions(values as AppAddOptions);
+    await withRuntime(config, async (rt) => {
+      const added = rt.apps.add(app, systemClock.now());
+      rt.audit.record({ type: "app.registered", outcome: "success", appId: added.id, reason: "cli" });
+      console.log(`Registered:\n${describeApp(added)}`);
+    });
+    return;
+  }
+  if (sub === "add-sentry") {
+    const { values } = parse(args, { org: { type: "string" }, url: { type: "string" }, ...attributeOption }, "app add-sentry");
+    if (!values.org) throw new UsageError(`--org SLUG is required\n\n${help["app add-sentry"]}`);
+    const app = sentryApp(values.org as string, values.url as string | undefined);
+    if (Array.isArray(values.attribute) && values.attribute.length) app.attributes = parseAttributes(values.attribute as string[]);
+    await withRuntime(config, async (rt) => {
+      const added = rt.apps.add(app, systemClock.now());
+      rt.audit.record({ type: "app.registered", outcome: "success", appId: added.id, reason: "cli add-sentry" });
+      console.log(`Registered:\n${describeApp(added)}\n`);
+      console.log(`In Sentry (Settings → Auth → SAML2), give the IdP as either:
+  Metadata URL: ${config.entityId}
+  or the fields — Entity ID: ${config.entityId}
+                  SSO URL:   ${config.baseUrl}/saml/sso
+                  SLO URL:   ${config.baseUrl}/saml/slo
+                  x509 cert: the certificate in ${config.dataDir}/keys/signing-cert.pem
+Then map: IdP User ID = ${added.attributes.find((a) => a.field === "id")?.name ?? "?"}, User Email = ${added.attributes.find((a) => a.field === "email")?.name ?? "?"}, First Name = ${added.attributes.find((a) => a.field === "firstName")?.name ?? "-"}, Last Name = ${added.attributes.find((a) => a.field === "lastName")?.name ?? "-"}`);
+    });
+    return;
+  }
+  if (sub === "list") {
+    parse(args, {}, "app list");
+    await withRuntime(config, async (rt) => {
+      const apps = rt.apps.list();
+      if (apps.length === 0) console.log("No apps registered.");
+      for (const a of apps) console.log(describeApp(a));
+    });
+    return;
+  }
+  if (sub === "remove") {
+    const { positionals } = parse(args, {}, "app remove");
+    const id = positionals[0];
+    if (!id || positionals.length > 1) throw new UsageError(`give one app ID\n\n${help["app remove"]}`);
+    await withRuntime(config, async (rt) => {
+      if (!rt.apps.remove(id)) throw new UsageError(`no app with ID ${id} (see: app list)`);
+      rt.audit.record({ type: "app.removed", outcome: "success", appId: id, reason: "cli" });
+      console.log(`Removed ${id}.`);
+    });
+    return;
+  }
+  throw new UsageError(`unknown app command ${sub ?? "(none)"}: use add, add-sentry, list or remove`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, sub, ...rest] = argv;
+  if (!command || command === "--help" || command === "-h" || command === "help") {
+    console.log(help.main);
+    return;
+  }
+  if (command === "serve" && (sub === "--help" || sub === "-h")) {
+    console.log(help.serve);
+    return;
+  }
+  if ((command === "user" || command === "app") && (sub === undefined || sub === "--help" || sub === "-h")) {
+    console.log(help.main);
+    return;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case "serve":
+      if (sub !== undefined) throw new UsageError(`serve takes no arguments\n\n${help.serve}`);
+      return serve(config);
+    case "user":
+      return userCommand(config, sub, rest);
+    case "app":
+      return appCommand(config, sub, rest);
+    default:
+      throw new UsageError(`unknown command ${command}\n\n${help.main}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof UsageError) {
+    console.error(`error: ${e.message}`);
+    process.exit(2);
+  }
+  if (e instanceof ConfigError) {
+    console.error(`error: invalid configuration\n${e.message}`);
+    process.exit(2);
+  }
+  if (e instanceof DuplicateUserError || e instanceof DuplicateAppError) {
+    console.error(`error: ${e.message}`);
+    process.exit(1);
+  }
+  if (e instanceof GatehouseError) {
+    console.error(`error: ${e.userMessage}${e.detail ? ` (${e.detail})` : ""}`);
+    process.exit(1);
+  }
+  console.error(`error: ${(e as Error).message}`);
+  process.exit(1);
+});

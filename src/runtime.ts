@@ -1,0 +1,49 @@
+import { join } from "node:path";
+import { pino, type Logger } from "pino";
+import { AuditLog } from "./audit/audit.ts";
+import type { Clock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import { ensureKeys, type KeyMaterial } from "./crypto/keys.ts";
+import { AppRepository } from "./store/apps.ts";
+import { openDb, type Db } from "./store/db.ts";
+import { LogoutChainRepository } from "./store/logout-chains.ts";
+import { SessionRepository } from "./store/sessions.ts";
+import { SeenRequestRepository, TransactionRepository } from "./store/transactions.ts";
+import { UserRepository } from "./store/users.ts";
+
+/** Everything a running Gatehouse holds: config, keys, the store's repositories, the audit log. */
+export interface Runtime {
+  config: Config;
+  clock: Clock;
+  log: Logger;
+  db: Db;
+  keys: KeyMaterial;
+  users: UserRepository;
+  apps: AppRepository;
+  transactions: TransactionRepository;
+  seenRequests: SeenRequestRepository;
+  sessions: SessionRepository;
+  logoutChains: LogoutChainRepository;
+  audit: AuditLog;
+  close(): void;
+}
+
+export async function openRuntime(config: Config, clock: Clock, log: Logger = pino({ level: config.logLevel })): Promise<Runtime> {
+  const keys = await ensureKeys(config.dataDir, new URL(config.baseUrl).hostname, new Date(clock.now()));
+  const db = openDb(join(config.dataDir, "gatehouse.db"));
+  return {
+    config,
+    clock,
+    log,
+    db,
+    keys,
+    users: new UserRepository(db),
+    apps: new AppRepository(db),
+    transactions: new TransactionRepository(db),
+    seenRequests: new SeenRequestRepository(db),
+    sessions: new SessionRepository(db),
+    logoutChains: new LogoutChainRepository(db),
+    audit: new AuditLog(db, clock),
+    close: () => db.close(),
+  };
+}

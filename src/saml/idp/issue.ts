@@ -1,0 +1,108 @@
+import type { Request, Response } from "express";
+import { hmac, samlId } from "../../crypto/tokens.ts";
+import { GatehouseError } from "../../errors.ts";
+import { clientIp } from "../../http/client-ip.ts";
+import { allowFormActionTo } from "../../http/headers.ts";
+import { render } from "../../http/render.ts";
+import { nameIdFormats, type App, type UserField } from "../../store/apps.ts";
+import type { Session } from "../../store/sessions.ts";
+import type { Transaction } from "../../store/transactions.ts";
+import type { User } from "../../store/users.ts";
+import type { IdpContext } from "./context.ts";
+import { authnContexts, buildResponse, type Attribute } from "./response.ts";
+
+function fieldValues(user: User, field: UserField): string[] {
+  switch (field) {
+    case "id":
+      return [user.id];
+    case "groups":
+      return user.groups;
+    default:
+      return [user[field]];
+  }
+}
+
+/** Attributes from the app's mapping; empty values are left out (Sentry refuses empty IDs and emails). */
+export function mappedAttributes(app: App, user: User): Attribute[] {
+  return app.attributes
+    .map((m) => ({ name: m.name, values: fieldValues(user, m.field).filter((v) => v !== "") }))
+    .filter((a) => a.values.length > 0);
+}
+
+export function nameIdFor(ctx: IdpContext, app: App, user: User): string {
+  switch (app.nameIdFormat) {
+    case "email":
+      return user.email;
+    case "persistent":
+      // Pairwise and opaque: two apps cannot correlate the user by NameID.
+      return hmac(ctx.serverSecret, `nameid:${app.entityId}:${user.id}`);
+    case "unspecified":
+      return user.username;
+  }
+}
+
+/**
+ * Issues the signed Response for a passed transaction and posts it to the app's registered
+ * ACS. The transaction completes first and atomically: it issues at most one assertion.
+ */
+export async function issueAssertion(ctx: IdpContext, req: Request, res: Response, passed: { tx: Transaction; user: User; session: Session }): Promise<void> {
+  const { tx, user, session } = passed;
+  const app = tx.appId ? ctx.apps.byId(tx.appId) : undefined;
+  const ip = clientIp(req);
+  if (!app || !tx.acsUrl || !app.acs.some((a) => a.url === tx.acsUrl)) {
+    ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: tx.appId, userId: user.id, ip, transactionId: tx.id, reason: "app or ACS no longer registered" });
+    throw Object.assign(new GatehouseError("app_not_found", "app removed during sign-in"), { audited: true });
+  }
+  if (!ctx.transactions.complete(tx)) {
+    ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: app.id, userId: user.id, ip, transactionId: tx.id, reason: "transaction already completed" });
+    throw Object.assign(new GatehouseError("transaction_not_found", "already completed"), { audited: true });
+  }
+  const now = ctx.clock.now();
+  const sessionIndex = samlId();
+  const nameId = nameIdFor(ctx, app, user);
+  const { xml, assertionId } = buildResponse(
+    {
+      issuer: ctx.config.entityId,
+      destination: tx.acsUrl,
+      audience: app.entityId,
+      inResponseTo: tx.requestId,
+      nameId,
+      nameIdFormat: nameIdFormats[app.nameIdFormat],
+      sessionIndex,
+      authnInstant: session.authTime,
+      authnContext: authnContexts.password,
+      attributes: mappedAttributes(app, user),
+      now,
+      lifetimeMs: ctx.config.lifetimes.assertionMs,
+      signAssertion: app.signAssertion,
+      signResponse: app.signResponse,
+    },
+    ctx.key,
+  );
+  ctx.sessionRecords.addApp(session.idHash, { appId: app.id, sessionIndex, nameId, nameIdFormat: nameIdFormats[app.nameIdFormat], signedInAt: now });
+  ctx.audit.record({
+    type: "saml.response.issued",
+    outcome: "success",
+    appId: app.id,
+    userId: user.id,
+    username: user.username,
+    ip,
+    transactionId: tx.id,
+    detail: { assertionId, inResponseTo: tx.requestId, acsUrl: tx.acsUrl, flow: tx.requestId ? "sp-initiated" : "idp-initiated" },
+  });
+  postTo(res, { action: tx.acsUrl, param: "SAMLResponse", xml, relayState: tx.relayState, appName: app.name, heading: "Signing you in" });
+}
+
+/** The HTTP-POST binding page: auto-submits with a same-origin script, or by a visible button. */
+export function postTo(res: Response, p: { action: string; param: "SAMLResponse" | "SAMLRequest"; xml: string; relayState: string | null; appName: string; heading: string }): void {
+  allowFormActionTo(res, p.action);
+  render(res, "post", {
+    title: p.heading,
+    heading: p.heading,
+    action: p.action,
+    param: p.param,
+    message: Buffer.from(p.xml, "utf8").toString("base64"),
+    relayState: p.relayState,
+    appName: p.appName,
+  });
+}

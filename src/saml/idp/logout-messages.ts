@@ -1,0 +1,94 @@
+import type { Document, Element } from "@xmldom/xmldom";
+import { create } from "xmlbuilder2";
+import { isoSeconds } from "../../clock.ts";
+import { GatehouseError } from "../../errors.ts";
+import { allElements, firstElement, ns, textOf } from "../xml.ts";
+
+export interface LogoutRequestIn {
+  id: string;
+  issuer: string;
+  nameId: string;
+  sessionIndexes: string[];
+  destination: string | null;
+  notOnOrAfter: number | null;
+}
+
+export interface LogoutResponseIn {
+  id: string;
+  issuer: string;
+  inResponseTo: string;
+  success: boolean;
+}
+
+const idPattern = /^[A-Za-z_][A-Za-z0-9._-]{0,255}$/;
+
+function root(doc: Document, name: string): Element {
+  const el = doc.documentElement as Element;
+  if (el.localName !== name || el.namespaceURI !== ns.samlp) throw new GatehouseError("saml_logout_invalid", `expected samlp:${name}, got ${el.localName}`);
+  if (el.getAttribute("Version") !== "2.0") throw new GatehouseError("saml_logout_invalid", "Version is not 2.0");
+  const id = el.getAttribute("ID") ?? "";
+  if (!idPattern.test(id)) throw new GatehouseError("saml_logout_invalid", "missing or malformed ID");
+  return el;
+}
+
+const issuerOf = (el: Element): string => {
+  const issuer = textOf(firstElement("./saml:Issuer", el));
+  if (!issuer) throw new GatehouseError("saml_logout_invalid", "no Issuer");
+  return issuer;
+};
+
+export function readLogoutRequest(doc: Document): LogoutRequestIn {
+  const el = root(doc, "LogoutRequest");
+  const nameId = textOf(firstElement("./saml:NameID", el));
+  if (!nameId) throw new GatehouseError("saml_logout_invalid", "no NameID (encrypted NameIDs are not supported)");
+  const noa = el.getAttribute("NotOnOrAfter");
+  return {
+    id: el.getAttribute("ID") as string,
+    issuer: issuerOf(el),
+    nameId,
+    sessionIndexes: allElements("./samlp:SessionIndex", el).map((s) => textOf(s) ?? "").filter(Boolean),
+    destination: el.getAttribute("Destination"),
+    notOnOrAfter: noa ? Date.parse(noa) : null,
+  };
+}
+
+export function readLogoutResponse(doc: Document): LogoutResponseIn {
+  const el = root(doc, "LogoutResponse");
+  const inResponseTo = el.getAttribute("InResponseTo") ?? "";
+  if (!idPattern.test(inResponseTo)) throw new GatehouseError("saml_logout_invalid", "missing InResponseTo");
+  const status = firstElement("./samlp:Status/samlp:StatusCode", el)?.getAttribute("Value");
+  return { id: el.getAttribute("ID") as string, issuer: issuerOf(el), inResponseTo, success: status === "urn:oasis:names:tc:SAML:2.0:status:Success" };
+}
+
+export function buildLogoutRequest(p: { id: string; issuer: string; destination: string; nameId: string; nameIdFormat: string; sessionIndex: string; now: number; lifetimeMs: number }): string {
+  const doc = create({ version: "1.0", encoding: "UTF-8" });
+  const r = doc.ele(ns.samlp, "samlp:LogoutRequest", {
+    "xmlns:saml": ns.saml,
+    ID: p.id,
+    Version: "2.0",
+    IssueInstant: isoSeconds(p.now),
+    Destination: p.destination,
+    NotOnOrAfter: isoSeconds(p.now + p.lifetimeMs),
+  });
+  r.ele(ns.saml, "saml:Issuer").txt(p.issuer);
+  r.ele(ns.saml, "saml:NameID", { Format: p.nameIdFormat }).txt(p.nameId);
+  r.ele(ns.samlp, "samlp:SessionIndex").txt(p.sessionIndex);
+  return doc.end();
+}
+
+export function buildLogoutResponse(p: { id: string; issuer: string; destination: string; inResponseTo: string; success: boolean; now: number }): string {
+  const doc = create({ version: "1.0", encoding: "UTF-8" });
+  const r = doc.ele(ns.samlp, "samlp:LogoutResponse", {
+    "xmlns:saml": ns.saml,
+    ID: p.id,
+    Version: "2.0",
+    IssueInstant: isoSeconds(p.now),
+    Destination: p.destination,
+    InResponseTo: p.inResponseTo,
+  });
+  r.ele(ns.saml, "saml:Issuer").txt(p.issuer);
+  r.ele(ns.samlp, "samlp:Status").ele(ns.samlp, "samlp:StatusCode", {
+    Value: p.success ? "urn:oasis:names:tc:SAML:2.0:status:Success" : "urn:oasis:names:tc:SAML:2.0:status:Responder",
+  });
+  return doc.end();
+}

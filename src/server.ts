@@ -1,0 +1,95 @@
+import { join } from "node:path";
+import express, { type ErrorRequestHandler } from "express";
+import { homeRouter } from "./console/account/home.ts";
+import { demoRouter } from "./demo/demo-app.ts";
+import { GatehouseError } from "./errors.ts";
+import { clientIp, trustProxySetting } from "./http/client-ip.ts";
+import { cookieJar } from "./http/cookies.ts";
+import { Csrf } from "./http/csrf.ts";
+import { securityHeaders } from "./http/headers.ts";
+import { render } from "./http/render.ts";
+import { LoginFlow } from "./login/flow.ts";
+import { SessionManager } from "./login/sessions.ts";
+import { LoginThrottle } from "./login/throttle.ts";
+import { TransactionService } from "./login/transactions.ts";
+import type { Runtime } from "./runtime.ts";
+import type { IdpContext } from "./saml/idp/context.ts";
+import { issueAssertion } from "./saml/idp/issue.ts";
+import { idpRouter } from "./saml/idp/routes.ts";
+
+/** Composes the HTTP app from the routers; no logic of its own. */
+export async function buildServer(rt: Runtime): Promise<express.Express> {
+  const { config, clock } = rt;
+  const cookies = cookieJar(config.secureCookies);
+  const csrf = new Csrf(rt.keys.serverSecret, config.baseUrl);
+  const sessions = new SessionManager(rt.sessions, rt.users, cookies, clock, config.lifetimes);
+  const transactions = new TransactionService(rt.transactions, cookies, clock, config.lifetimes.transactionMs);
+  const throttle = await LoginThrottle.create(rt.db, clock);
+
+  let idp: IdpContext | undefined;
+  const login = new LoginFlow({
+    transactions,
+    sessions,
+    users: rt.users,
+    throttle,
+    audit: rt.audit,
+    csrf,
+    clock,
+    appName: (id) => (id ? (rt.apps.byId(id)?.name ?? null) : null),
+    onPassed: async (req, res, passed) => {
+      if (passed.tx.appId === null) {
+        transactions.complete(passed.tx);
+        return res.redirect(303, "/");
+      }
+      await issueAssertion(idp as IdpContext, req, res, passed);
+    },
+  });
+  idp = {
+    config,
+    key: rt.keys.signing,
+    serverSecret: rt.keys.serverSecret,
+    apps: rt.apps,
+    seenRequests: rt.seenRequests,
+    sessionRecords: rt.sessions,
+    sessions,
+    logoutChains: rt.logoutChains,
+    login,
+    transactions,
+    csrf,
+    audit: rt.audit,
+    clock,
+  };
+
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", trustProxySetting(config.trustedProxies));
+  app.set("query parser", "simple");
+  app.use(securityHeaders(config.secureCookies));
+  app.use("/static", express.static(join(import.meta.dirname, "..", "public"), { index: false, maxAge: "1h" }));
+  app.use(express.urlencoded({ extended: false, limit: config.limits.maxFormBytes, parameterLimit: 20 }));
+  app.use(homeRouter({ sessions, apps: rt.apps, csrf, demo: config.demo }));
+  app.use(login.router());
+  app.use(idpRouter(idp));
+  if (config.demo) app.use(demoRouter({ config, db: rt.db, key: rt.keys.signing, clock }));
+  app.use((_req, _res, next) => next(new GatehouseError("not_found")));
+  app.use(errorPage(rt));
+  return app;
+}
+
+function errorPage(rt: Runtime): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    let e: GatehouseError;
+    if (err instanceof GatehouseError) e = err;
+    else if ((err as { type?: string }).type === "entity.too.large") e = new GatehouseError("payload_too_large", "form body over the limit");
+    else if ((err as { status?: number }).status === 400 || (err as { type?: string }).type === "parameters.too.many") e = new GatehouseError("bad_request", (err as Error).message);
+    else {
+      rt.log.error({ err, path: req.path }, "unhandled error");
+      e = new GatehouseError("internal", (err as Error).message);
+    }
+    if (!(e as { audited?: boolean }).audited && e.code !== "not_found") {
+      rt.audit.record({ type: "request.rejected", outcome: "failure", ip: clientIp(req), reason: e.code, detail: { path: req.path.slice(0, 200), detail: e.detail } });
+    }
+    if (res.headersSent) return;
+    render(res, "error", { title: "Error", message: e.userMessage, code: e.code }, e.status);
+  };
+}

@@ -1,0 +1,72 @@
+import type { Db } from "./db.ts";
+
+export interface PendingLogout {
+  appId: string;
+  nameId: string;
+  nameIdFormat: string;
+  sessionIndex: string;
+}
+
+export interface LogoutChain {
+  id: string;
+  pending: PendingLogout[];
+  currentRequestId: string | null;
+  currentAppId: string | null;
+  initiatorAppId: string | null;
+  initiatorRequestId: string | null;
+  relayState: string | null;
+  expiresAt: number;
+}
+
+interface Row {
+  id: string;
+  pending_json: string;
+  current_request_id: string | null;
+  current_app_id: string | null;
+  initiator_app_id: string | null;
+  initiator_request_id: string | null;
+  relay_state: string | null;
+  expires_at: number;
+}
+
+const toChain = (r: Row): LogoutChain => ({
+  id: r.id,
+  pending: JSON.parse(r.pending_json) as PendingLogout[],
+  currentRequestId: r.current_request_id,
+  currentAppId: r.current_app_id,
+  initiatorAppId: r.initiator_app_id,
+  initiatorRequestId: r.initiator_request_id,
+  relayState: r.relay_state,
+  expiresAt: r.expires_at,
+});
+
+/** A single logout in progress: the apps still to be told, one front-channel redirect at a time. */
+export class LogoutChainRepository {
+  readonly #save;
+  readonly #byRequest;
+  readonly #remove;
+
+  constructor(db: Db) {
+    this.#save = db.prepare(
+      `INSERT INTO logout_chains (id, pending_json, current_request_id, current_app_id, initiator_app_id, initiator_request_id, relay_state, expires_at)
+       VALUES (@id, @pending, @currentRequestId, @currentAppId, @initiatorAppId, @initiatorRequestId, @relayState, @expiresAt)
+       ON CONFLICT (id) DO UPDATE SET pending_json = excluded.pending_json, current_request_id = excluded.current_request_id,
+         current_app_id = excluded.current_app_id`,
+    );
+    this.#byRequest = db.prepare<[string, number], Row>("SELECT * FROM logout_chains WHERE current_request_id = ? AND expires_at > ?");
+    this.#remove = db.prepare<[string]>("DELETE FROM logout_chains WHERE id = ?");
+  }
+
+  save(c: LogoutChain): void {
+    this.#save.run({ ...c, pending: JSON.stringify(c.pending) });
+  }
+
+  byCurrentRequest(requestId: string, now: number): LogoutChain | undefined {
+    const r = this.#byRequest.get(requestId, now);
+    return r && toChain(r);
+  }
+
+  remove(id: string): void {
+    this.#remove.run(id);
+  }
+}

@@ -1,0 +1,105 @@
+import type { Db } from "./db.ts";
+
+export interface Session {
+  idHash: string;
+  userId: string;
+  authMethod: string;
+  authTime: number;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+}
+
+export interface SessionApp {
+  appId: string;
+  sessionIndex: string;
+  nameId: string;
+  nameIdFormat: string;
+  signedInAt: number;
+}
+
+interface Row {
+  id_hash: string;
+  user_id: string;
+  auth_method: string;
+  auth_time: number;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+}
+
+const toSession = (r: Row): Session => ({
+  idHash: r.id_hash,
+  userId: r.user_id,
+  authMethod: r.auth_method,
+  authTime: r.auth_time,
+  createdAt: r.created_at,
+  lastSeenAt: r.last_seen_at,
+  expiresAt: r.expires_at,
+});
+
+export class SessionRepository {
+  readonly #insert;
+  readonly #live;
+  readonly #touch;
+  readonly #end;
+  readonly #addApp;
+  readonly #apps;
+  readonly #bySessionIndex;
+
+  constructor(db: Db) {
+    this.#insert = db.prepare(
+      `INSERT INTO sessions (id_hash, user_id, auth_method, auth_time, created_at, last_seen_at, expires_at)
+       VALUES (@idHash, @userId, @authMethod, @authTime, @createdAt, @lastSeenAt, @expiresAt)`,
+    );
+    this.#live = db.prepare<[string, number, number], Row>(
+      "SELECT * FROM sessions WHERE id_hash = ? AND ended_at IS NULL AND expires_at > ? AND last_seen_at > ?",
+    );
+    this.#touch = db.prepare<[number, string]>("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?");
+    this.#end = db.prepare<[number, string]>("UPDATE sessions SET ended_at = ? WHERE id_hash = ? AND ended_at IS NULL");
+    this.#addApp = db.prepare(
+      `INSERT INTO session_apps (session_hash, app_id, session_index, name_id, name_id_format, signed_in_at)
+       VALUES (@sessionHash, @appId, @sessionIndex, @nameId, @nameIdFormat, @signedInAt)
+       ON CONFLICT (session_hash, app_id) DO UPDATE SET session_index = excluded.session_index,
+         name_id = excluded.name_id, name_id_format = excluded.name_id_format, signed_in_at = excluded.signed_in_at`,
+    );
+    this.#apps = db.prepare<[string], SessionApp & { sessionHash: string }>(
+      `SELECT app_id AS appId, session_index AS sessionIndex, name_id AS nameId, name_id_format AS nameIdFormat,
+              signed_in_at AS signedInAt, session_hash AS sessionHash
+       FROM session_apps WHERE session_hash = ? ORDER BY signed_in_at`,
+    );
+    this.#bySessionIndex = db.prepare<[string], { sessionHash: string; appId: string }>(
+      "SELECT session_hash AS sessionHash, app_id AS appId FROM session_apps WHERE session_index = ?",
+    );
+  }
+
+  add(s: Session): void {
+    this.#insert.run(s);
+  }
+
+  /** The session if it is neither ended, past its absolute lifetime, nor idle too long. */
+  live(idHash: string, now: number, idleMs: number): Session | undefined {
+    const r = this.#live.get(idHash, now, now - idleMs);
+    return r && toSession(r);
+  }
+
+  touch(idHash: string, now: number): void {
+    this.#touch.run(now, idHash);
+  }
+
+  end(idHash: string, now: number): boolean {
+    return this.#end.run(now, idHash).changes === 1;
+  }
+
+  addApp(sessionHash: string, a: SessionApp): void {
+    this.#addApp.run({ sessionHash, ...a });
+  }
+
+  apps(sessionHash: string): SessionApp[] {
+    return this.#apps.all(sessionHash);
+  }
+
+  bySessionIndex(sessionIndex: string): { sessionHash: string; appId: string } | undefined {
+    return this.#bySessionIndex.get(sessionIndex);
+  }
+}

@@ -1,0 +1,105 @@
+import { randomUUID } from "node:crypto";
+import type { Db } from "./db.ts";
+
+export interface User {
+  id: string;
+  username: string;
+  email: string;
+  firstName: string;
+  lastName: string;
+  groups: string[];
+  isAdmin: boolean;
+  status: "active" | "disabled";
+  passwordHash: string | null;
+  createdAt: number;
+}
+
+interface Row {
+  id: string;
+  username: string;
+  email: string;
+  first_name: string;
+  last_name: string;
+  groups_json: string;
+  is_admin: number;
+  status: "active" | "disabled";
+  password_hash: string | null;
+  created_at: number;
+}
+
+const toUser = (r: Row): User => ({
+  id: r.id,
+  username: r.username,
+  email: r.email,
+  firstName: r.first_name,
+  lastName: r.last_name,
+  groups: JSON.parse(r.groups_json) as string[],
+  isAdmin: r.is_admin === 1,
+  status: r.status,
+  passwordHash: r.password_hash,
+  createdAt: r.created_at,
+});
+
+export type NewUser = Pick<User, "username" | "email"> & Partial<Pick<User, "firstName" | "lastName" | "groups" | "isAdmin" | "passwordHash">>;
+
+export class DuplicateUserError extends Error {}
+
+export class UserRepository {
+  readonly #insert;
+  readonly #byId;
+  readonly #byLogin;
+  readonly #all;
+  readonly #count;
+
+  constructor(db: Db) {
+    this.#insert = db.prepare(
+      `INSERT INTO users (id, username, email, first_name, last_name, groups_json, is_admin, password_hash, created_at, updated_at)
+       VALUES (@id, @username, @email, @firstName, @lastName, @groups, @isAdmin, @passwordHash, @now, @now)`,
+    );
+    this.#byId = db.prepare<[string], Row>("SELECT * FROM users WHERE id = ?");
+    // Username or email, case-insensitively (both columns are NOCASE).
+    this.#byLogin = db.prepare<[string, string], Row>("SELECT * FROM users WHERE username = ? OR email = ? ORDER BY username = ?1 DESC LIMIT 1");
+    this.#all = db.prepare<[], Row>("SELECT * FROM users ORDER BY username");
+    this.#count = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM users");
+  }
+
+  add(u: NewUser, now: number): User {
+    const id = randomUUID();
+    try {
+      this.#insert.run({
+        id,
+        username: u.username,
+        email: u.email,
+        firstName: u.firstName ?? "",
+        lastName: u.lastName ?? "",
+        groups: JSON.stringify(u.groups ?? []),
+        isAdmin: u.isAdmin ? 1 : 0,
+        passwordHash: u.passwordHash ?? null,
+        now,
+      });
+    } catch (e) {
+      if ((e as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") throw new DuplicateUserError("a user with that username or email already exists");
+      throw e;
+    }
+    return this.byId(id) as User;
+  }
+
+  byId(id: string): User | undefined {
+    const r = this.#byId.get(id);
+    return r && toUser(r);
+  }
+
+  /** Finds a user by username or email. */
+  byLogin(login: string): User | undefined {
+    const r = this.#byLogin.get(login, login);
+    return r && toUser(r);
+  }
+
+  list(): User[] {
+    return this.#all.all().map(toUser);
+  }
+
+  count(): number {
+    return this.#count.get()?.n ?? 0;
+  }
+}
