@@ -20,3 +20,14 @@ export function fixedClock(start: number): Clock & { advance(ms: number): void; 
 }
 
 export const isoSeconds = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
+
+/** Real time plus an offset tests can advance (for servers talking to peers on real time). */
+export function offsetClock(): Clock & { advance(ms: number): void } {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    advance(ms) {
+      offset += ms;
+    },
+  };
+}

@@ -9,9 +9,9 @@ export class AccountFailureRepository {
     this.#get = db.prepare<[string], { consecutive: number; lastFailureAt: number }>(
       "SELECT consecutive, last_failure_at AS lastFailureAt FROM account_failures WHERE account_key = ?",
     );
-    this.#fail = db.prepare<[string, number], { consecutive: number }>(
-      `INSERT INTO account_failures (account_key, consecutive, last_failure_at) VALUES (?1, 1, ?2)
-       ON CONFLICT (account_key) DO UPDATE SET consecutive = consecutive + 1, last_failure_at = ?2
+    this.#fail = db.prepare<[{ key: string; now: number }], { consecutive: number }>(
+      `INSERT INTO account_failures (account_key, consecutive, last_failure_at) VALUES (@key, 1, @now)
+       ON CONFLICT (account_key) DO UPDATE SET consecutive = consecutive + 1, last_failure_at = @now
        RETURNING consecutive`,
     );
     this.#reset = db.prepare<[string]>("DELETE FROM account_failures WHERE account_key = ?");
@@ -22,7 +22,7 @@ export class AccountFailureRepository {
   }
 
   fail(key: string, now: number): number {
-    return this.#fail.get(key, now)?.consecutive ?? 1;
+    return this.#fail.get({ key, now })?.consecutive ?? 1;
   }
 
   reset(key: string): void {

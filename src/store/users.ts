@@ -58,7 +58,7 @@ export class UserRepository {
     );
     this.#byId = db.prepare<[string], Row>("SELECT * FROM users WHERE id = ?");
     // Username or email, case-insensitively (both columns are NOCASE).
-    this.#byLogin = db.prepare<[string, string], Row>("SELECT * FROM users WHERE username = ? OR email = ? ORDER BY username = ?1 DESC LIMIT 1");
+    this.#byLogin = db.prepare<[{ login: string }], Row>("SELECT * FROM users WHERE username = @login OR email = @login ORDER BY username = @login DESC LIMIT 1");
     this.#all = db.prepare<[], Row>("SELECT * FROM users ORDER BY username");
     this.#count = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM users");
   }
@@ -91,7 +91,7 @@ export class UserRepository {
 
   /** Finds a user by username or email. */
   byLogin(login: string): User | undefined {
-    const r = this.#byLogin.get(login, login);
+    const r = this.#byLogin.get({ login });
     return r && toUser(r);
   }
 

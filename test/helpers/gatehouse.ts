@@ -1,0 +1,73 @@
+import { createServer, type Server } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { offsetClock } from "../../src/clock.ts";
+import { loadConfig } from "../../src/config.ts";
+import { hashSecret } from "../../src/crypto/passwords.ts";
+import { registerDemoApp } from "../../src/demo/demo-app.ts";
+import { openRuntime, type Runtime } from "../../src/runtime.ts";
+import { buildServer } from "../../src/server.ts";
+import type { App, NewApp } from "../../src/store/apps.ts";
+import type { User } from "../../src/store/users.ts";
+
+export interface TestGatehouse {
+  url: string;
+  rt: Runtime;
+  clock: ReturnType<typeof offsetClock>;
+  addUser(username: string, password: string, extra?: Partial<Pick<User, "firstName" | "lastName" | "groups" | "email">>): Promise<User>;
+  addApp(app: Partial<NewApp> & Pick<NewApp, "entityId" | "acs">): App;
+  close(): Promise<void>;
+}
+
+/** A real Gatehouse on 127.0.0.1 with a temporary data dir and a clock tests can move. */
+export async function startGatehouse(env: Record<string, string> = {}): Promise<TestGatehouse> {
+  const dataDir = mkdtempSync(join(tmpdir(), "gatehouse-test-"));
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  const url = `http://127.0.0.1:${port}`;
+  const config = loadConfig({ GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_BASE_URL: url, GATEHOUSE_PORT: String(port), GATEHOUSE_DEMO: "false", ...env });
+  const moving = offsetClock();
+  const rt = await openRuntime(config, moving, pino({ level: process.env.TEST_LOG ?? "silent" }));
+  if (config.demo) registerDemoApp(rt.apps, config, moving.now());
+  const app = await buildServer(rt);
+  server.on("request", app);
+  return {
+    url,
+    rt,
+    clock: moving,
+    async addUser(username, password, extra = {}) {
+      return rt.users.add({ username, email: extra.email ?? `${username}@example.com`, firstName: extra.firstName ?? "", lastName: extra.lastName ?? "", groups: extra.groups ?? [], passwordHash: await hashSecret(password) }, moving.now());
+    },
+    addApp(a) {
+      return rt.apps.add(
+        {
+          name: a.name ?? "Test app",
+          entityId: a.entityId,
+          acs: a.acs,
+          sloUrl: a.sloUrl ?? null,
+          sloBinding: a.sloBinding ?? null,
+          nameIdFormat: a.nameIdFormat ?? "email",
+          attributes: a.attributes ?? [
+            { name: "email", field: "email" },
+            { name: "firstName", field: "firstName" },
+            { name: "uid", field: "id" },
+          ],
+          signAssertion: a.signAssertion ?? true,
+          signResponse: a.signResponse ?? true,
+          wantRequestsSigned: a.wantRequestsSigned ?? false,
+          certPem: a.certPem ?? null,
+        },
+        moving.now(),
+      );
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rt.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
