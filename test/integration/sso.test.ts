@@ -63,7 +63,7 @@ describe("SP-initiated sign-in", () => {
     const page = await signIn(browser, await browser.submit(form));
     const post = samlPost(page);
     expect(post.RelayState).toBe("relay-post");
-    const { profile } = await sp.saml.validatePostResponseAsync({ SAMLResponse: post.SAMLResponse });
+    const { profile } = await postSp.saml.validatePostResponseAsync({ SAMLResponse: post.SAMLResponse });
     expect(profile?.nameID).toBe("ada@example.com");
   });
 
