@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { systemClock } from "./clock.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
@@ -8,7 +9,7 @@ import { hashSecret } from "./crypto/passwords.ts";
 import { registerDemoApp } from "./demo/demo-app.ts";
 import { GatehouseError } from "./errors.ts";
 import { openRuntime, type Runtime } from "./runtime.ts";
-import { buildServer } from "./server.ts";
+import { buildServer, httpServerOptions } from "./server.ts";
 import { DuplicateAppError, type App } from "./store/apps.ts";
 import { DuplicateUserError } from "./store/users.ts";
 
@@ -106,7 +107,7 @@ async function serve(config: Config): Promise<void> {
   }
   if (!config.smtpUrl) notices.push("no GATEHOUSE_SMTP_URL: Gatehouse sends no mail");
   const app = await buildServer(rt);
-  const server = app.listen(config.port, config.host, () => {
+  const server = createServer(httpServerOptions(config), app).listen(config.port, config.host, () => {
     for (const n of notices) console.log(`NOTICE: ${n}`);
     console.log(`Gatehouse is listening on http://${config.host}:${config.port} — open ${config.baseUrl}${config.demo ? "/demo" : "/"}`);
     console.log(`IdP metadata for apps: ${config.entityId}`);

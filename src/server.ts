@@ -13,9 +13,17 @@ import { SessionManager } from "./login/sessions.ts";
 import { LoginThrottle } from "./login/throttle.ts";
 import { TransactionService } from "./login/transactions.ts";
 import type { Runtime } from "./runtime.ts";
+import type { Config } from "./config.ts";
 import type { IdpContext } from "./saml/idp/context.ts";
 import { issueAssertion } from "./saml/idp/issue.ts";
 import { idpRouter } from "./saml/idp/routes.ts";
+
+/**
+ * Node's own header cap (16 KiB) would answer a long Redirect-binding URL with a bare 431 before
+ * Gatehouse sees it; allowing the SAML message cap plus room for headers lets our checks
+ * refuse it with a catalogued error and an audit event instead.
+ */
+export const httpServerOptions = (c: Config) => ({ maxHeaderSize: c.limits.maxSamlMessageBytes + 64 * 1024 });
 
 /** Composes the HTTP app from the routers; no logic of its own. */
 export async function buildServer(rt: Runtime): Promise<express.Express> {

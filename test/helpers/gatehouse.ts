@@ -8,7 +8,7 @@ import { loadConfig } from "../../src/config.ts";
 import { hashSecret } from "../../src/crypto/passwords.ts";
 import { registerDemoApp } from "../../src/demo/demo-app.ts";
 import { openRuntime, type Runtime } from "../../src/runtime.ts";
-import { buildServer } from "../../src/server.ts";
+import { buildServer, httpServerOptions } from "../../src/server.ts";
 import type { App, NewApp } from "../../src/store/apps.ts";
 import type { User } from "../../src/store/users.ts";
 
@@ -24,7 +24,7 @@ export interface TestGatehouse {
 /** A real Gatehouse on 127.0.0.1 with a temporary data dir and a clock tests can move. */
 export async function startGatehouse(env: Record<string, string> = {}): Promise<TestGatehouse> {
   const dataDir = mkdtempSync(join(tmpdir(), "gatehouse-test-"));
-  const server: Server = createServer();
+  const server: Server = createServer(httpServerOptions(loadConfig({})));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as { port: number }).port;
   const url = `http://127.0.0.1:${port}`;
