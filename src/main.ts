@@ -4,7 +4,7 @@ import { createServer } from "node:http";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { systemClock } from "./clock.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { appFromOptions, parseAttributes, sentryApp, UsageError, type AppAddOptions } from "./cli/apps.ts";
+import { appFromOptions, parseAttributes, sentryApp, UsageError } from "./cli/apps.ts";
 import { hashSecret } from "./crypto/passwords.ts";
 import { registerDemoApp } from "./demo/demo-app.ts";
 import { GatehouseError } from "./errors.ts";
@@ -208,7 +208,7 @@ async function appCommand(config: Config, sub: string | undefined, args: string[
     );
     if (positionals.length) throw new UsageError(`unexpected ${positionals.join(" ")}\n\n${help["app add"]}`);
     if (values["metadata-url"]) console.log(`Fetching ${values["metadata-url"] as string} …`);
-    const app = await appFromOptions(values as AppAddOptions);
+    const app = await appFromOptions(values);
     await withRuntime(config, async (rt) => {
       const added = rt.apps.add(app, systemClock.now());
       rt.audit.record({ type: "app.registered", outcome: "success", appId: added.id, reason: "cli" });

@@ -34,7 +34,6 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   const transactions = new TransactionService(rt.transactions, cookies, clock, config.lifetimes.transactionMs);
   const throttle = await LoginThrottle.create(rt.db, clock);
 
-  let idp: IdpContext | undefined;
   const login = new LoginFlow({
     transactions,
     sessions,
@@ -49,10 +48,10 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
         transactions.complete(passed.tx);
         return res.redirect(303, "/");
       }
-      await issueAssertion(idp as IdpContext, req, res, passed);
+      await issueAssertion(idp, req, res, passed); // idp is defined below, before any request
     },
   });
-  idp = {
+  const idp: IdpContext = {
     config,
     key: rt.keys.signing,
     serverSecret: rt.keys.serverSecret,

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { fetchMetadata, readSpMetadata, assertHttpUrl, type SpDescription } from "../saml/metadata/sp-metadata.ts";
-import { userFields, type AttributeMapping, type NameIdFormat, type NewApp } from "../store/apps.ts";
+import { userFields, type AttributeMapping, type NewApp } from "../store/apps.ts";
 
 export class UsageError extends Error {}
 
@@ -74,7 +74,7 @@ export async function appFromOptions(o: AppAddOptions): Promise<NewApp> {
     acs: sp.acs,
     sloUrl: sp.sloUrl,
     sloBinding: sp.sloBinding,
-    nameIdFormat: format as NameIdFormat,
+    nameIdFormat: format,
     attributes: o.attribute?.length ? parseAttributes(o.attribute) : defaultAttributes,
     signAssertion: true,
     signResponse: o["sign-response"] ?? false,

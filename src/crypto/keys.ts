@@ -28,7 +28,7 @@ export async function generateSigningKey(commonName: string, now: Date): Promise
     keys,
     extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)],
   });
-  const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as unknown as webcrypto.CryptoKey);
+  const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey);
   const keyPem = x509.PemConverter.encode(pkcs8, "PRIVATE KEY");
   return { keyPem, certPem: cert.toString("pem") };
 }

@@ -21,7 +21,7 @@ export class Csrf {
 
   check(req: Request, purpose: string, boundTo: string, token: unknown): void {
     const site = req.headers["sec-fetch-site"];
-    if (site !== undefined && site !== "same-origin" && site !== "none") throw new GatehouseError("csrf_failed", `Sec-Fetch-Site: ${String(site)}`);
+    if (site !== undefined && site !== "same-origin" && site !== "none") throw new GatehouseError("csrf_failed", `Sec-Fetch-Site: ${site}`);
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== this.#origin) throw new GatehouseError("csrf_failed", `Origin: ${origin}`);
     if (typeof token !== "string" || !safeEqual(token, this.token(purpose, boundTo))) throw new GatehouseError("csrf_failed", "token mismatch");
