@@ -73,6 +73,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   app.set("query parser", "simple");
   app.use(securityHeaders(config.secureCookies));
   app.use("/static", express.static(join(import.meta.dirname, "..", "public"), { index: false, maxAge: "1h" }));
+  app.get("/favicon.ico", (_req, res) => res.status(204).end());
   app.use(express.urlencoded({ extended: false, limit: config.limits.maxFormBytes, parameterLimit: 20 }));
   app.use(homeRouter({ sessions, apps: rt.apps, csrf, demo: config.demo }));
   app.use(login.router());

@@ -18,10 +18,14 @@ export function securityHeaders(https: boolean): RequestHandler[] {
     helmet({
       contentSecurityPolicy: { useDefaults: false, directives: baseDirectives },
       strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
-      referrerPolicy: { policy: "no-referrer" },
+      // same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on our own
+      // form posts, which the CSRF origin check must refuse. SAML endpoints get no-referrer below.
+      referrerPolicy: { policy: "same-origin" },
       crossOriginOpenerPolicy: { policy: "same-origin" },
     }),
-    (_req, res, next) => {
+    (req, res, next) => {
+      // The Redirect binding carries SAML messages in the URL: never leak it in a Referer.
+      if (req.path.startsWith("/saml/")) res.set("Referrer-Policy", "no-referrer");
       res.set("Cache-Control", "no-cache, no-store");
       res.set("Pragma", "no-cache");
       next();
