@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { browserAvailable, launchChromium } from "../helpers/chromium.ts";
 import { startGatehouse, type TestGatehouse } from "../helpers/gatehouse.ts";
 
@@ -18,6 +18,15 @@ describe.skipIf(!run)("the demo app in Chromium", () => {
     await browser?.close();
     await gh?.close();
   });
+
+  /** From the demo app's start page to Gatehouse's sign-in form, filled and sent. */
+  async function signInFromDemo(page: Page, password: string): Promise<void> {
+    await page.goto(`${gh.url}/demo`);
+    await page.getByRole("button", { name: "Sign in to the demo app" }).click();
+    await page.getByLabel("Username or email").fill("ada");
+    await page.getByLabel("Password").fill(password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+  }
 
   it("walks the whole SAML round trip: demo app → sign-in page → signed assertion accepted", async () => {
     const page = await browser.newPage();
@@ -50,11 +59,7 @@ describe.skipIf(!run)("the demo app in Chromium", () => {
   it("shows a wrong password on the sign-in page without leaving it", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(`${gh.url}/demo`);
-    await page.getByRole("button", { name: "Sign in to the demo app" }).click();
-    await page.getByLabel("Username or email").fill("ada");
-    await page.getByLabel("Password").fill("not the password at all");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await signInFromDemo(page, "not the password at all");
     await expect(page.locator("#login-error").textContent()).resolves.toBe("The username or password is incorrect.");
     await context.close();
   });
@@ -62,11 +67,7 @@ describe.skipIf(!run)("the demo app in Chromium", () => {
   it("posts the response with scripts disabled through the visible Continue button", async () => {
     const context = await browser.newContext({ javaScriptEnabled: false });
     const page = await context.newPage();
-    await page.goto(`${gh.url}/demo`);
-    await page.getByRole("button", { name: "Sign in to the demo app" }).click();
-    await page.getByLabel("Username or email").fill("ada");
-    await page.getByLabel("Password").fill("a long and correct password");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await signInFromDemo(page, "a long and correct password");
     await page.getByRole("button", { name: "Continue" }).click();
     await page.waitForURL(`${gh.url}/demo/acs`);
     await expect(page.locator("#demo-user").textContent()).resolves.toContain("ada@example.com");

@@ -60,34 +60,31 @@ export function readLogoutResponse(doc: Document): LogoutResponseIn {
   return { id: el.getAttribute("ID") as string, issuer: issuerOf(el), inResponseTo, success: status === "urn:oasis:names:tc:SAML:2.0:status:Success" };
 }
 
-export function buildLogoutRequest(p: { id: string; issuer: string; destination: string; nameId: string; nameIdFormat: string; sessionIndex: string; now: number; lifetimeMs: number }): string {
+interface MessageHead {
+  id: string;
+  issuer: string;
+  destination: string;
+  now: number;
+}
+
+/** The root and Issuer every logout message starts with; `extra` adds its own attributes. */
+function messageRoot(name: "LogoutRequest" | "LogoutResponse", p: MessageHead, extra: Record<string, string>) {
   const doc = create({ version: "1.0", encoding: "UTF-8" });
-  const r = doc.ele(ns.samlp, "samlp:LogoutRequest", {
-    "xmlns:saml": ns.saml,
-    ID: p.id,
-    Version: "2.0",
-    IssueInstant: isoSeconds(p.now),
-    Destination: p.destination,
-    NotOnOrAfter: isoSeconds(p.now + p.lifetimeMs),
-  });
-  r.ele(ns.saml, "saml:Issuer").txt(p.issuer);
-  r.ele(ns.saml, "saml:NameID", { Format: p.nameIdFormat }).txt(p.nameId);
-  r.ele(ns.samlp, "samlp:SessionIndex").txt(p.sessionIndex);
+  const root = doc.ele(ns.samlp, `samlp:${name}`, { "xmlns:saml": ns.saml, ID: p.id, Version: "2.0", IssueInstant: isoSeconds(p.now), Destination: p.destination, ...extra });
+  root.ele(ns.saml, "saml:Issuer").txt(p.issuer);
+  return { doc, root };
+}
+
+export function buildLogoutRequest(p: MessageHead & { nameId: string; nameIdFormat: string; sessionIndex: string; lifetimeMs: number }): string {
+  const { doc, root } = messageRoot("LogoutRequest", p, { NotOnOrAfter: isoSeconds(p.now + p.lifetimeMs) });
+  root.ele(ns.saml, "saml:NameID", { Format: p.nameIdFormat }).txt(p.nameId);
+  root.ele(ns.samlp, "samlp:SessionIndex").txt(p.sessionIndex);
   return doc.end();
 }
 
-export function buildLogoutResponse(p: { id: string; issuer: string; destination: string; inResponseTo: string; success: boolean; now: number }): string {
-  const doc = create({ version: "1.0", encoding: "UTF-8" });
-  const r = doc.ele(ns.samlp, "samlp:LogoutResponse", {
-    "xmlns:saml": ns.saml,
-    ID: p.id,
-    Version: "2.0",
-    IssueInstant: isoSeconds(p.now),
-    Destination: p.destination,
-    InResponseTo: p.inResponseTo,
-  });
-  r.ele(ns.saml, "saml:Issuer").txt(p.issuer);
-  r.ele(ns.samlp, "samlp:Status").ele(ns.samlp, "samlp:StatusCode", {
+export function buildLogoutResponse(p: MessageHead & { inResponseTo: string; success: boolean }): string {
+  const { doc, root } = messageRoot("LogoutResponse", p, { InResponseTo: p.inResponseTo });
+  root.ele(ns.samlp, "samlp:Status").ele(ns.samlp, "samlp:StatusCode", {
     Value: p.success ? "urn:oasis:names:tc:SAML:2.0:status:Success" : "urn:oasis:names:tc:SAML:2.0:status:Responder",
   });
   return doc.end();
