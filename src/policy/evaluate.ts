@@ -72,7 +72,7 @@ function compileConditions(c: Conditions, lists: Map<string, ReturnType<typeof p
   }
   for (const key of ["os", "browser"] as const) {
     const want = d?.[key]?.map((s) => s.toLowerCase());
-    if (want) checks.push({ name: `device ${key} in [${want.join(", ")}]`, check: (ctx) => (ctx.device[key] === null ? { input: "unknown", result: "missing" } : { input: ctx.device[key], result: bool(want.includes((ctx.device[key] as string).toLowerCase())) }) });
+    if (want) checks.push({ name: `device ${key} in [${want.join(", ")}]`, check: (ctx) => (ctx.device[key] === null ? { input: "unknown", result: "missing" } : { input: ctx.device[key], result: bool(want.includes((ctx.device[key]).toLowerCase())) }) });
   }
   for (const key of ["trusted", "known"] as const) {
     const want = d?.[key];

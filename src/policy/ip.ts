@@ -86,7 +86,7 @@ function merge<T extends number | bigint>(ranges: [T, T][]): [T, T][] {
   for (const r of ranges) {
     const last = out.at(-1);
     // Adjacent or overlapping ranges merge (end + 1 >= start).
-    if (last && (typeof r[0] === "bigint" ? (last[1] as bigint) + 1n >= (r[0] as bigint) : (last[1] as number) + 1 >= (r[0] as number))) {
+    if (last && (typeof r[0] === "bigint" ? (last[1] as bigint) + 1n >= (r[0]) : (last[1] as number) + 1 >= (r[0]))) {
       if (r[1] > last[1]) last[1] = r[1];
     } else out.push([r[0], r[1]]);
   }
