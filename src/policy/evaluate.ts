@@ -1,4 +1,4 @@
-import { IpSet, parseAddress, parseEntry } from "./ip.ts";
+import { IpSet, parseAddress, parseEntry, type Range } from "./ip.ts";
 import type { Action, ChallengeMethod, Conditions, Policy } from "./schema.ts";
 
 /** What the engine knows about one sign-in. A value it lacks is null: `missing` in the trace. */
@@ -28,7 +28,9 @@ export interface Decision {
   trace: TraceEntry[];
 }
 
-type Check = (ctx: PolicyContext) => { input: string; result: TraceResult };
+/** The context with the client address parsed once per evaluation, not once per IP condition. */
+type Input = PolicyContext & { address: Range | null };
+type Check = (ctx: Input) => { input: string; result: TraceResult };
 interface CompiledRule {
   label: string;
   checks: { name: string; check: Check }[];
@@ -58,10 +60,9 @@ function compileConditions(c: Conditions, lists: Map<string, ReturnType<typeof p
     checks.push({
       name: `ip ${negate ? "not in" : "in"} [${entries.length <= 3 ? entries.join(", ") : `${entries.slice(0, 3).join(", ")}, … ${entries.length} entries`}]`,
       check: (ctx) => {
-        const address = parseAddress(ctx.ip);
         // A missing IP never passes, whichever way the condition is written.
-        if (!address) return { input: ctx.ip, result: "missing" };
-        return { input: ctx.ip, result: bool(set.has(address) !== negate) };
+        if (!ctx.address) return { input: ctx.ip, result: "missing" };
+        return { input: ctx.ip, result: bool(set.has(ctx.address) !== negate) };
       },
     });
   }
@@ -97,7 +98,9 @@ function compileConditions(c: Conditions, lists: Map<string, ReturnType<typeof p
         const parts = Object.fromEntries(fmt.formatToParts(ctx.now).map((p) => [p.type, p.value]));
         const day = (parts.weekday ?? "").slice(0, 3).toLowerCase();
         const hm = `${parts.hour ?? "00"}:${parts.minute ?? "00"}`;
-        const dayOk = !days || days.includes(day as (typeof days)[number]) || !weekdays.includes(day);
+        // A weekday the formatter did not give is missing, never a pass.
+        if (!weekdays.includes(day)) return { input: `${parts.weekday ?? "no weekday"} ${hm}`, result: "missing" };
+        const dayOk = !days || days.includes(day as (typeof days)[number]);
         const hourOk = !from || !to || (from < to ? hm >= from && hm < to : hm >= from || hm < to);
         return { input: `${day} ${hm}`, result: bool(dayOk && hourOk) };
       },
@@ -118,15 +121,16 @@ export function evaluate(compiled: CompiledPolicy, ctx: PolicyContext): Decision
   const { policy } = compiled;
   const trace: TraceEntry[] = [];
   const base = (matched: string) => ({ matched, trace, trustedDevicesSkipChallenge: policy.options.trustedDevicesSkipChallenge, policy: { name: policy.name, version: policy.version } });
-  if (!parseAddress(ctx.ip)) {
+  const input: Input = { ...ctx, address: parseAddress(ctx.ip) };
+  if (!input.address) {
     trace.push({ rule: "unknownIp", condition: "client IP is a valid address", input: ctx.ip, result: "missing" });
     return decide(policy.unknownIp, base("unknownIp"));
   }
   for (const rule of compiled.rules) {
     let all = true;
     for (const { name, check } of rule.checks) {
-      const { input, result } = check(ctx);
-      trace.push({ rule: rule.label, condition: name, input, result });
+      const { input: seen, result } = check(input);
+      trace.push({ rule: rule.label, condition: name, input: seen, result });
       if (result !== "pass") {
         all = false;
         break; // later conditions of this rule cannot change the outcome
