@@ -9,6 +9,7 @@ const envKeys = {
   GATEHOUSE_PORT: "port",
   GATEHOUSE_HOST: "host",
   GATEHOUSE_DATA_DIR: "dataDir",
+  GATEHOUSE_POLICIES_DIR: "policiesDir",
   GATEHOUSE_TRUSTED_PROXIES: "trustedProxies",
   GATEHOUSE_SMTP_URL: "smtpUrl",
   GATEHOUSE_DEMO: "demo",
@@ -43,6 +44,7 @@ const schema = z
     port: z.coerce.number().int().min(0).max(65535).default(8080),
     host: z.string().min(1).default("127.0.0.1"),
     dataDir: z.string().min(1).default("data"),
+    policiesDir: z.string().min(1).default("policies"),
     trustedProxies: z
       .union([z.array(z.string()), z.string()])
       .default([])
@@ -64,6 +66,7 @@ export interface Config {
   readonly port: number;
   readonly host: string;
   readonly dataDir: string;
+  readonly policiesDir: string; // policies as code: *.yaml, validated at start
   readonly trustedProxies: readonly string[];
   readonly smtpUrl: string | undefined;
   readonly demo: boolean;
@@ -116,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...c,
     smtpUrl: c.smtpUrl,
     dataDir: resolve(c.dataDir),
+    policiesDir: resolve(c.policiesDir),
     entityId: `${c.baseUrl}/saml/metadata`,
     secureCookies: c.baseUrl.startsWith("https:"),
     limits: { maxSamlMessageBytes: 256 * 1024, maxInflatedBytes: 256 * 1024, maxFormBytes: 512 * 1024 },

@@ -9,7 +9,9 @@ import { hashSecret } from "./crypto/passwords.ts";
 import { registerDemoApp } from "./demo/demo-app.ts";
 import { GatehouseError } from "./errors.ts";
 import { openRuntime, type Runtime } from "./runtime.ts";
-import { buildServer, httpServerOptions } from "./server.ts";
+import { buildServer, httpServerOptions, PolicyAssignmentError } from "./server.ts";
+import { assignPolicy, checkPolicies, listPolicies, simulate } from "./cli/policy.ts";
+import { PolicyLoadError, policyFilesIn } from "./policy/load.ts";
 import { DuplicateAppError, type App } from "./store/apps.ts";
 import { DuplicateUserError } from "./store/users.ts";
 
@@ -23,6 +25,8 @@ Commands:
   user add|list         manage local users
   app add|add-sentry|list|remove
                         register apps (SAML service providers)
+  policy check|list|assign|simulate
+                        validate policy files, assign login policies, try a sign-in
 
 Each command takes --help.`,
   serve: `Usage: node src/main.ts serve
@@ -53,6 +57,22 @@ ACS <url>/saml/acs/<slug>/, SLO <url>/saml/sls/<slug>/, NameID email. Attributes
 user_id=id user_email=email first_name=firstName last_name=lastName; type the same names into
 Sentry's attribute mapping ("IdP User ID", "User Email", "First Name", "Last Name").`,
   "app list": `Usage: node src/main.ts app list`,
+  "policy check": `Usage: node src/main.ts policy check [FILE ...]
+
+Validates policy files (default: every *.yaml in GATEHOUSE_POLICIES_DIR, ./policies) and prints
+each problem as FILE: PATH: REASON. Exits 1 when there is one.`,
+  "policy list": `Usage: node src/main.ts policy list
+
+The loaded policies and which login policy each app has.`,
+  "policy assign": `Usage: node src/main.ts policy assign --app ID|default --policy NAME [--mode enforce|report-only]
+
+Sets an app's login policy (or the default, for apps without their own and for Gatehouse's own
+pages). report-only evaluates and records what would have happened, then allows. Default: enforce.`,
+  "policy simulate": `Usage: node src/main.ts policy simulate --app ID|default --user NAME --ip ADDR [--user-agent UA]
+                                 [--device new|known|trusted] [--devices N] [--at ISO-TIME]
+
+What-if: the decision the app's login policy would give this sign-in, with every check it made.
+--devices is how many devices the user already has registered. Nothing is recorded.`,
   "app remove": `Usage: node src/main.ts app remove ID`,
 };
 
@@ -258,6 +278,41 @@ Then map: IdP User ID = ${added.attributes.find((a) => a.field === "id")?.name ?
   throw new UsageError(`unknown app command ${sub ?? "(none)"}: use add, add-sentry, list or remove`);
 }
 
+async function policyCommand(config: Config, sub: string | undefined, args: string[]): Promise<void> {
+  if (sub === "check") {
+    const { positionals } = parse(args, {}, "policy check");
+    const result = checkPolicies(positionals.length ? positionals : policyFilesIn(config.policiesDir));
+    for (const line of result.lines) (result.ok ? console.log : console.error)(line);
+    if (!result.ok) process.exitCode = 1;
+    return;
+  }
+  if (sub === "list") {
+    parse(args, {}, "policy list");
+    await withRuntime(config, async (rt) => console.log(listPolicies(rt).join("\n")));
+    return;
+  }
+  if (sub === "assign") {
+    const { values, positionals } = parse(args, { app: { type: "string" }, policy: { type: "string" }, mode: { type: "string" } }, "policy assign");
+    if (positionals.length || !values.app || !values.policy) throw new UsageError(`--app and --policy are required\n\n${help["policy assign"]}`);
+    await withRuntime(config, async (rt) => console.log(assignPolicy(rt, { app: values.app as string, policy: values.policy as string, mode: (values.mode as string | undefined) ?? "enforce" }).join("\n")));
+    return;
+  }
+  if (sub === "simulate") {
+    const { values, positionals } = parse(
+      args,
+      { app: { type: "string" }, user: { type: "string" }, ip: { type: "string" }, "user-agent": { type: "string" }, device: { type: "string" }, devices: { type: "string" }, at: { type: "string" } },
+      "policy simulate",
+    );
+    if (positionals.length || !values.app || !values.user || !values.ip) throw new UsageError(`--app, --user and --ip are required\n\n${help["policy simulate"]}`);
+    const v = values as Record<string, string | undefined>;
+    await withRuntime(config, async (rt) =>
+      console.log(simulate(rt, { app: v.app as string, user: v.user as string, ip: v.ip as string, userAgent: v["user-agent"], device: v.device, devices: v.devices, at: v.at }).join("\n")),
+    );
+    return;
+  }
+  throw new UsageError(`unknown policy command ${sub ?? "(none)"}: use check, list, assign or simulate`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, sub, ...rest] = argv;
   if (!command || command === "--help" || command === "-h" || command === "help") {
@@ -268,7 +323,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(help.serve);
     return;
   }
-  if ((command === "user" || command === "app") && (sub === undefined || sub === "--help" || sub === "-h")) {
+  if ((command === "user" || command === "app" || command === "policy") && (sub === undefined || sub === "--help" || sub === "-h")) {
     console.log(help.main);
     return;
   }
@@ -281,6 +336,8 @@ async function main(argv: string[]): Promise<void> {
       return userCommand(config, sub, rest);
     case "app":
       return appCommand(config, sub, rest);
+    case "policy":
+      return policyCommand(config, sub, rest);
     default:
       throw new UsageError(`unknown command ${command}\n\n${help.main}`);
   }
@@ -294,6 +351,10 @@ main(process.argv.slice(2)).catch((e: unknown) => {
   if (e instanceof ConfigError) {
     console.error(`error: invalid configuration\n${e.message}`);
     process.exit(2);
+  }
+  if (e instanceof PolicyLoadError || e instanceof PolicyAssignmentError) {
+    console.error(`error: ${e instanceof PolicyLoadError ? "a policy file is invalid; Gatehouse does not start with a policy it cannot honour" : "a login policy cannot be resolved"}\n${e.message}`);
+    process.exit(1);
   }
   if (e instanceof DuplicateUserError || e instanceof DuplicateAppError) {
     console.error(`error: ${e.message}`);

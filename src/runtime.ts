@@ -4,7 +4,10 @@ import { AuditLog } from "./audit/audit.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { ensureKeys, type KeyMaterial } from "./crypto/keys.ts";
+import { PolicyCatalog } from "./policy/catalog.ts";
+import { loadPolicyFiles, policyFilesIn } from "./policy/load.ts";
 import { AppRepository } from "./store/apps.ts";
+import { LoginPolicyRepository } from "./store/login-policies.ts";
 import { openDb, type Db } from "./store/db.ts";
 import { LogoutChainRepository } from "./store/logout-chains.ts";
 import { SessionRepository } from "./store/sessions.ts";
@@ -24,11 +27,15 @@ export interface Runtime {
   seenRequests: SeenRequestRepository;
   sessions: SessionRepository;
   logoutChains: LogoutChainRepository;
+  loginPolicies: LoginPolicyRepository;
+  /** Built-in policies and policies/*.yaml; a bad file stops the open with file, path and reason. */
+  policies: PolicyCatalog;
   audit: AuditLog;
   close(): void;
 }
 
 export async function openRuntime(config: Config, clock: Clock, log: Logger = pino({ level: config.logLevel })): Promise<Runtime> {
+  const policies = new PolicyCatalog(loadPolicyFiles(policyFilesIn(config.policiesDir)));
   const keys = await ensureKeys(config.dataDir, new URL(config.baseUrl).hostname, new Date(clock.now()));
   const db = openDb(join(config.dataDir, "gatehouse.db"));
   return {
@@ -43,6 +50,8 @@ export async function openRuntime(config: Config, clock: Clock, log: Logger = pi
     seenRequests: new SeenRequestRepository(db),
     sessions: new SessionRepository(db),
     logoutChains: new LogoutChainRepository(db),
+    loginPolicies: new LoginPolicyRepository(db),
+    policies,
     audit: new AuditLog(db, clock),
     close: () => db.close(),
   };

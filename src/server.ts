@@ -9,6 +9,7 @@ import { Csrf } from "./http/csrf.ts";
 import { securityHeaders } from "./http/headers.ts";
 import { render } from "./http/render.ts";
 import { LoginFlow } from "./login/flow.ts";
+import { PolicyGate } from "./login/policy-gate.ts";
 import { SessionManager } from "./login/sessions.ts";
 import { LoginThrottle } from "./login/throttle.ts";
 import { TransactionService } from "./login/transactions.ts";
@@ -33,12 +34,24 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   const sessions = new SessionManager(rt.sessions, rt.users, cookies, clock, config.lifetimes);
   const transactions = new TransactionService(rt.transactions, cookies, clock, config.lifetimes.transactionMs);
   const throttle = await LoginThrottle.create(rt.db, clock);
+  assignmentsResolve(rt);
+  const gate = new PolicyGate({
+    policies: rt.policies,
+    loginPolicies: rt.loginPolicies,
+    audit: rt.audit,
+    clock,
+    // No device registry and no challenge methods yet: every device is new and nobody has a
+    // method enrolled, so a challenge resolves by the policy's ifNoneEnrolled (deny by default).
+    deviceFacts: () => ({ known: false, trusted: false, registeredCount: 0 }),
+    enrolledMethods: () => [],
+  });
 
   const login = new LoginFlow({
     transactions,
     sessions,
     users: rt.users,
     throttle,
+    gate,
     audit: rt.audit,
     csrf,
     clock,
@@ -82,6 +95,18 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   app.use((_req, _res, next) => next(new GatehouseError("not_found")));
   app.use(errorPage(rt));
   return app;
+}
+
+export class PolicyAssignmentError extends Error {}
+
+/** Every assigned login policy names a loaded policy, or Gatehouse does not start. */
+function assignmentsResolve(rt: Runtime): void {
+  const broken = rt.loginPolicies.list().filter((lp) => !rt.policies.has(lp.policyName));
+  if (broken.length) {
+    throw new PolicyAssignmentError(
+      broken.map((lp) => `login policy ${lp.scope === "default" ? "default" : `of app ${lp.scope}`} names policy "${lp.policyName}", which is not loaded (no such name in ${rt.config.policiesDir}); restore the file or run: policy assign`).join("\n"),
+    );
+  }
 }
 
 function errorPage(rt: Runtime): ErrorRequestHandler {

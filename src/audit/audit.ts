@@ -16,6 +16,8 @@ export const auditTypes = [
   "login.password.failed",
   "login.throttled",
   "login.transaction.rejected",
+  "policy.decided",
+  "policy.assigned",
   "session.started",
   "session.reused",
   "session.ended",
@@ -55,7 +57,7 @@ const clean = (s: string): string => s.replace(/[\u0000-\u001f\u007f\u2028\u2029
 function redact(value: unknown, depth = 0): unknown {
   if (typeof value === "string") return clean(value);
   if (depth > 4 || value === null || typeof value !== "object") return value;
-  if (Array.isArray(value)) return value.slice(0, 50).map((v) => redact(v, depth + 1));
+  if (Array.isArray(value)) return value.slice(0, 200).map((v) => redact(v, depth + 1));
   return Object.fromEntries(
     Object.entries(value).map(([k, v]) => [k, secretKeys.test(k) ? "[redacted]" : redact(v, depth + 1)]),
   );
@@ -79,8 +81,9 @@ export class AuditLog {
     );
   }
 
-  record(e: AuditEvent): void {
-    this.#insert.run({
+  /** Appends the event and returns its ID (a reference a user can quote). */
+  record(e: AuditEvent): number {
+    const { lastInsertRowid } = this.#insert.run({
       at: new Date(this.#clock.now()).toISOString(),
       type: e.type,
       outcome: e.outcome,
@@ -92,6 +95,7 @@ export class AuditLog {
       reason: e.reason != null ? clean(e.reason) : null,
       detail: e.detail ? JSON.stringify(redact(e.detail)) : null,
     });
+    return Number(lastInsertRowid);
   }
 
   /** Most recent first. */

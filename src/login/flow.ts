@@ -10,6 +10,7 @@ import { render } from "../http/render.ts";
 import type { Session } from "../store/sessions.ts";
 import type { Transaction } from "../store/transactions.ts";
 import type { User, UserRepository } from "../store/users.ts";
+import type { PolicyGate } from "./policy-gate.ts";
 import type { SessionManager } from "./sessions.ts";
 import { LoginThrottle } from "./throttle.ts";
 import type { TransactionRequest, TransactionService } from "./transactions.ts";
@@ -22,6 +23,7 @@ export interface LoginDeps {
   sessions: SessionManager;
   users: UserRepository;
   throttle: LoginThrottle;
+  gate: PolicyGate;
   audit: AuditLog;
   csrf: Csrf;
   clock: Clock;
@@ -57,8 +59,11 @@ export class LoginFlow {
     const current = forceAuthn ? undefined : this.#d.sessions.current(req);
     if (current) {
       this.#d.transactions.identify(tx, current.user.id);
+      const identified: Transaction = { ...tx, userId: current.user.id, state: "identified" };
+      // A session never carries one app's approval to another: this app's policy runs now.
+      if (!this.passesPolicy(req, res, identified, current.user)) return;
       this.#d.audit.record({ type: "session.reused", outcome: "success", userId: current.user.id, username: current.user.username, appId: tx.appId, ip, transactionId: tx.id });
-      await this.#d.onPassed(req, res, { tx: { ...tx, userId: current.user.id, state: "identified" }, user: current.user, session: current.session });
+      await this.#d.onPassed(req, res, { tx: identified, user: current.user, session: current.session });
       return;
     }
     res.redirect(303, `/login?tx=${encodeURIComponent(tx.id)}`);
@@ -117,10 +122,37 @@ export class LoginFlow {
     }
     this.#d.throttle.succeeded(key);
     this.#d.transactions.identify(tx, user.id);
+    this.#d.audit.record({ type: "login.password.succeeded", outcome: "success", ...base, userId: user.id, username: user.username });
+    const identified: Transaction = { ...tx, userId: user.id, state: "identified" };
+    // No SSO session until the policy lets this sign-in through.
+    if (!this.passesPolicy(req, res, identified, user)) return;
     const now = this.#d.clock.now();
     const session = this.#d.sessions.start(res, user.id, "password", now);
-    this.#d.audit.record({ type: "login.password.succeeded", outcome: "success", ...base, userId: user.id, username: user.username });
     this.#d.audit.record({ type: "session.started", outcome: "success", ...base, userId: user.id, username: user.username, detail: { authMethod: "password" } });
-    await this.#d.onPassed(req, res, { tx: { ...tx, userId: user.id, state: "identified" }, user, session });
+    await this.#d.onPassed(req, res, { tx: identified, user, session });
+  }
+
+  /**
+   * The login policy's decision for this sign-in. On anything but allow the transaction ends
+   * here with a page that says what the user can do, never which rule refused them.
+   */
+  private passesPolicy(req: Request, res: Response, tx: Transaction, user: User): boolean {
+    const outcome = this.#d.gate.decide(req, tx, user, "password");
+    if (outcome.kind === "allow") return true;
+    this.#d.transactions.deny(tx);
+    const appName = this.#d.appName(tx.appId);
+    if (outcome.kind === "deny" && outcome.why === "none-enrolled") {
+      this.refusal(res, { message: "This sign-in needs an extra verification step, and your account has no verification method set up yet.", hint: "Ask your administrator to help you set one up, then try again.", reference: outcome.reference, appName });
+    } else if (outcome.kind === "deny") {
+      this.refusal(res, { message: outcome.message ?? "Your organisation's sign-in policy does not allow this sign-in.", hint: "If you think this is wrong, contact your administrator and quote the reference below.", reference: outcome.reference, appName });
+    } else {
+      // The challenge step arrives with the challenge methods; until then a challenge never becomes allow.
+      this.refusal(res, { message: "This sign-in needs an extra verification step that Gatehouse cannot offer yet.", hint: "Contact your administrator and quote the reference below.", reference: outcome.reference, appName });
+    }
+    return false;
+  }
+
+  private refusal(res: Response, p: { message: string; hint: string; reference: string; appName: string | null }): void {
+    render(res, "denied", { title: "Sign-in refused", ...p }, 403);
   }
 }

@@ -1,5 +1,7 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { parse } from "yaml";
+import { builtinPolicies } from "./builtin.ts";
 import { formatPath, policySchema, type Policy } from "./schema.ts";
 
 export interface PolicyError {
@@ -33,5 +35,56 @@ export function parsePolicy(text: string, file: string): Policy {
 }
 
 export function loadPolicyFile(file: string): Policy {
-  return parsePolicy(readFileSync(file, "utf8"), file);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new PolicyLoadError([{ file, path: "", message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+  }
+  return parsePolicy(text, file);
+}
+
+/** A path as an admin would type it: relative to the working directory when it lies below it. */
+export const displayPath = (file: string): string => {
+  const r = relative(process.cwd(), file);
+  return r && !r.startsWith("..") ? r : file;
+};
+
+/** The policy files of a directory (`*.yaml`, `*.yml`), sorted; none when it does not exist. */
+export function policyFilesIn(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw e;
+  }
+  return names.filter((n) => /\.ya?ml$/.test(n)).sort().map((n) => displayPath(join(dir, n)));
+}
+
+/**
+ * Loads every file, collecting all errors rather than stopping at the first, and refuses two
+ * files that define the same policy name or a file that takes a built-in name.
+ */
+export function loadPolicyFiles(files: readonly string[]): { policy: Policy; file: string }[] {
+  const errors: PolicyError[] = [];
+  const loaded: { policy: Policy; file: string }[] = [];
+  const byName = new Map<string, string>(builtinPolicies.map((p) => [p.name, "built in"]));
+  for (const file of files) {
+    try {
+      const policy = loadPolicyFile(file);
+      const other = byName.get(policy.name);
+      if (other) {
+        errors.push({ file, path: "name", message: `"${policy.name}" is already defined (${other === "built in" ? "a built-in policy" : `in ${other}`})` });
+        continue;
+      }
+      byName.set(policy.name, file);
+      loaded.push({ policy, file });
+    } catch (e) {
+      if (!(e instanceof PolicyLoadError)) throw e;
+      errors.push(...e.errors);
+    }
+  }
+  if (errors.length) throw new PolicyLoadError(errors);
+  return loaded;
 }

@@ -1,0 +1,94 @@
+import { normaliseIp } from "../http/client-ip.ts";
+import { describeDevice } from "../login/device-context.ts";
+import { evaluate, type PolicyContext } from "../policy/evaluate.ts";
+import { explain } from "../policy/explain.ts";
+import { displayPath, loadPolicyFiles, PolicyLoadError } from "../policy/load.ts";
+import { resolveForUser } from "../policy/resolve.ts";
+import type { Runtime } from "../runtime.ts";
+import type { PolicyMode } from "../store/login-policies.ts";
+import { UsageError } from "./apps.ts";
+
+/** `policy check`: every error of every file, then a non-zero exit if there was one. */
+export function checkPolicies(files: string[]): { ok: boolean; lines: string[] } {
+  if (files.length === 0) return { ok: true, lines: ["No policy files to check."] };
+  try {
+    const loaded = loadPolicyFiles(files.map(displayPath));
+    return { ok: true, lines: loaded.map(({ policy, file }) => `ok  ${file}: ${policy.name} v${policy.version}, ${policy.rules.length} rule${policy.rules.length === 1 ? "" : "s"}`) };
+  } catch (e) {
+    if (!(e instanceof PolicyLoadError)) throw e;
+    const files = new Set(e.errors.map((x) => x.file)).size;
+    return { ok: false, lines: [...e.message.split("\n"), `${e.errors.length} error${e.errors.length === 1 ? "" : "s"} in ${files} file${files === 1 ? "" : "s"}`] };
+  }
+}
+
+const scopeOf = (rt: Runtime, app: string): string => {
+  if (app === "default") return "default";
+  if (!rt.apps.byId(app)) throw new UsageError(`no app with ID ${app} (see: app list), or give --app default`);
+  return app;
+};
+
+export function assignPolicy(rt: Runtime, o: { app: string; policy: string; mode: string }): string[] {
+  if (o.mode !== "enforce" && o.mode !== "report-only") throw new UsageError("--mode is enforce or report-only");
+  const scope = scopeOf(rt, o.app);
+  if (!rt.policies.has(o.policy)) throw new UsageError(`no policy named ${o.policy}; loaded: ${rt.policies.list().map((p) => p.name).join(", ")}`);
+  const lp = rt.loginPolicies.assign(scope, o.policy, o.mode, rt.clock.now());
+  rt.audit.record({ type: "policy.assigned", outcome: "success", appId: scope === "default" ? null : scope, reason: "cli", detail: { scope, policy: lp.policyName, mode: lp.mode } });
+  return [`${scope === "default" ? "Default login policy" : `Login policy of ${rt.apps.byId(scope)?.name ?? scope} (${scope})`}: ${lp.policyName}, ${lp.mode}.`];
+}
+
+export function listPolicies(rt: Runtime): string[] {
+  const lines = ["Policies:"];
+  for (const p of rt.policies.list()) lines.push(`  ${p.name} v${p.version}  (${p.source === "built in" ? "built in" : displayPath(p.source)})${p.description ? `  ${p.description}` : ""}`);
+  lines.push("Login policies:");
+  const assigned = rt.loginPolicies.list();
+  const def = assigned.find((a) => a.scope === "default");
+  lines.push(`  default: ${def ? `${def.policyName}, ${def.mode}` : "first-factor-only, enforce (built in; none assigned)"}`);
+  for (const a of assigned.filter((x) => x.scope !== "default")) lines.push(`  ${rt.apps.byId(a.scope)?.name ?? "?"} (${a.scope}): ${a.policyName}, ${a.mode}`);
+  return lines;
+}
+
+export interface SimulateOptions {
+  app: string;
+  user: string;
+  ip: string;
+  userAgent?: string;
+  device?: string;
+  devices?: string;
+  at?: string;
+}
+
+/** `policy simulate`: the what-if tool — the decision a sign-in would get, and why. Records nothing. */
+export function simulate(rt: Runtime, o: SimulateOptions): string[] {
+  const appId = o.app === "default" ? null : o.app;
+  if (appId && !rt.apps.byId(appId)) throw new UsageError(`no app with ID ${appId} (see: app list)`);
+  const user = rt.users.byLogin(o.user);
+  if (!user) throw new UsageError(`no user ${o.user} (see: user list)`);
+  const device = o.device ?? "new";
+  if (!["new", "known", "trusted"].includes(device)) throw new UsageError("--device is new, known or trusted");
+  const count = o.devices === undefined ? 0 : Number(o.devices);
+  if (!Number.isInteger(count) || count < 0 || count > 1000) throw new UsageError("--devices is a whole number from 0 to 1000");
+  const now = o.at === undefined ? rt.clock.now() : Date.parse(o.at);
+  if (Number.isNaN(now)) throw new UsageError("--at is an ISO date and time, e.g. 2026-11-23T09:30:00Z");
+  const ip = normaliseIp(o.ip);
+  const lp = rt.loginPolicies.forApp(appId);
+  const compiled = rt.policies.get(lp.policyName);
+  if (!compiled) throw new UsageError(`the login policy names ${lp.policyName}, which is not loaded: every sign-in would be refused`);
+  const described = describeDevice(o.userAgent, undefined);
+  const ctx: PolicyContext = {
+    ip,
+    device: { ...described, known: device !== "new", trusted: device === "trusted", registeredCount: count },
+    user: { groups: user.groups },
+    now,
+  };
+  const decision = evaluate(compiled, ctx);
+  const lines = [
+    `Login policy: ${lp.scope === "built-in" ? "built in (nothing assigned)" : lp.scope === "default" ? "the default" : `the app's own`} — ${lp.policyName}, ${lp.mode}.`,
+    `Context: user ${user.username} (groups: ${user.groups.join(", ") || "none"}), IP ${ip}${ip === "unknown" ? ` (could not read "${o.ip}")` : ""}, ${device} device with ${count} registered, browser ${described.browser ?? "unknown"}, OS ${described.os ?? "unknown"}, mobile ${described.mobile ?? "unknown"}, at ${new Date(now).toISOString()}.`,
+    ...explain(decision, lp.mode),
+  ];
+  if (decision.action === "challenge") {
+    const r = resolveForUser(decision, { deviceTrusted: device === "trusted", enrolled: [] });
+    lines.push(`For ${user.username}: ${r.effective.toUpperCase()}${r.note ? ` — ${r.note}` : ""}.`);
+  }
+  return lines;
+}
