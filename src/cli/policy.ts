@@ -5,7 +5,6 @@ import { explain } from "../policy/explain.ts";
 import { displayPath, loadPolicyFiles, PolicyLoadError } from "../policy/load.ts";
 import { resolveForUser } from "../policy/resolve.ts";
 import type { Runtime } from "../runtime.ts";
-import type { PolicyMode } from "../store/login-policies.ts";
 import { UsageError } from "./apps.ts";
 
 /** `policy check`: every error of every file, then a non-zero exit if there was one. */
