@@ -113,6 +113,9 @@ const describeApp = (a: App): string =>
 
 async function serve(config: Config): Promise<void> {
   const rt = await openRuntime(config, systemClock);
+  // Everything that can refuse the start runs before the first-start admin is created, so its
+  // one-time password is never made and then lost.
+  const app = await buildServer(rt);
   const notices: string[] = [];
   for (const file of rt.keys.created) notices.push(`created ${file} (generated on first start; back up data/keys, or put your own signing key and certificate there)`);
   if (rt.users.count() === 0) {
@@ -126,9 +129,8 @@ async function serve(config: Config): Promise<void> {
     notices.push(`demo mode is on: ${config.baseUrl}/demo is a built-in app to click through (GATEHOUSE_DEMO=false turns it off)`);
   }
   if (!config.smtpUrl) notices.push("no GATEHOUSE_SMTP_URL: Gatehouse sends no mail");
-  const app = await buildServer(rt);
+  for (const n of notices) console.log(`NOTICE: ${n}`);
   const server = createServer(httpServerOptions(config), app).listen(config.port, config.host, () => {
-    for (const n of notices) console.log(`NOTICE: ${n}`);
     console.log(`Gatehouse is listening on http://${config.host}:${config.port} — open ${config.baseUrl}${config.demo ? "/demo" : "/"}`);
     console.log(`IdP metadata for apps: ${config.entityId}`);
   });

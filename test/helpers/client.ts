@@ -16,6 +16,12 @@ const decode = (s: string): string =>
 
 export class Browser {
   readonly cookies = new Map<string, string>();
+  /** Sent with every request: a user agent, or X-Forwarded-For from a trusted proxy. */
+  readonly headers: Record<string, string>;
+
+  constructor(headers: Record<string, string> = {}) {
+    this.headers = headers;
+  }
 
   private store(res: Response): void {
     for (const c of res.headers.getSetCookie()) {
@@ -38,7 +44,7 @@ export class Browser {
     const res = await fetch(url, {
       method: init.method ?? (body !== undefined ? "POST" : "GET"),
       redirect: "manual",
-      headers: { ...this.header(), ...(body !== undefined ? { "content-type": "application/x-www-form-urlencoded" } : {}), ...init.headers },
+      headers: { ...this.headers, ...this.header(), ...(body !== undefined ? { "content-type": "application/x-www-form-urlencoded" } : {}), ...init.headers },
       body,
     });
     this.store(res);
