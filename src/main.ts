@@ -129,6 +129,8 @@ async function serve(config: Config): Promise<void> {
     notices.push(`demo mode is on: ${config.baseUrl}/demo is a built-in app to click through (GATEHOUSE_DEMO=false turns it off)`);
   }
   if (!config.smtpUrl) notices.push("no GATEHOUSE_SMTP_URL: Gatehouse sends no mail");
+  const loaded = rt.policies.list().filter((p) => p.source !== "built in");
+  console.log(`Policies: ${loaded.length ? loaded.map((p) => `${p.name} v${p.version}`).join(", ") : "none"} from ${config.policiesDir}; default login policy: ${rt.loginPolicies.forApp(null).policyName}`);
   for (const n of notices) console.log(`NOTICE: ${n}`);
   const server = createServer(httpServerOptions(config), app).listen(config.port, config.host, () => {
     console.log(`Gatehouse is listening on http://${config.host}:${config.port} — open ${config.baseUrl}${config.demo ? "/demo" : "/"}`);

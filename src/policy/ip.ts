@@ -50,8 +50,19 @@ export function parseEntry(entry: string): Range {
 
 /** A client address as a range of one, or null when it is not a strict IP. */
 export function parseAddress(ip: string): Range | null {
-  if (ip.includes("%") || net.isIP(ip) === 0) return null;
-  return parseEntry(ipaddr.process(ip).toString());
+  const family = ip.includes("%") ? 0 : net.isIP(ip);
+  if (family === 0) return null;
+  // Already validated: parse with the family's own parser (ipaddr.process would validate again,
+  // doubling the cost of the hottest line of a decision).
+  let a: ipaddr.IPv4 | ipaddr.IPv6 = family === 4 ? ipaddr.IPv4.parse(ip) : ipaddr.IPv6.parse(ip);
+  // IPv4-mapped IPv6 matches IPv4 entries.
+  if (a instanceof ipaddr.IPv6 && a.isIPv4MappedAddress()) a = a.toIPv4Address();
+  if (a instanceof ipaddr.IPv4) {
+    const n = v4ToInt(a);
+    return { family: 4, start: n, end: n };
+  }
+  const n = v6ToBig(a);
+  return { family: 6, start: n, end: n };
 }
 
 /**

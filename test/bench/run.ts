@@ -8,6 +8,7 @@ import { Browser } from "../helpers/client.ts";
 import { startGatehouse } from "../helpers/gatehouse.ts";
 import { authnRequest } from "../fixtures/authn-requests.ts";
 import { buildResponse, authnContexts } from "../../src/saml/idp/response.ts";
+import { benchPolicy } from "./policy.ts";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 
@@ -56,6 +57,7 @@ try {
   console.log(`\nratios against the raw RSA baseline measured above:`);
   console.log(`  signed assertion build   ${(build / rsa).toFixed(3)} x RSA`);
   console.log(`  SSO round trip           ${(roundTrip / rsa).toFixed(3)} x RSA`);
+  benchPolicy(seconds);
 } finally {
   await gh.close();
 }
