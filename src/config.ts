@@ -12,6 +12,8 @@ const envKeys = {
   GATEHOUSE_POLICIES_DIR: "policiesDir",
   GATEHOUSE_TRUSTED_PROXIES: "trustedProxies",
   GATEHOUSE_SMTP_URL: "smtpUrl",
+  GATEHOUSE_MAIL_FROM: "mailFrom",
+  GATEHOUSE_KBA: "kba",
   GATEHOUSE_DEMO: "demo",
   GATEHOUSE_LOG_LEVEL: "logLevel",
 } as const;
@@ -53,6 +55,11 @@ const schema = z
     smtpUrl: z
       .url({ protocol: /^smtps?$/, message: "must be an smtp:// or smtps:// URL" })
       .optional(),
+    mailFrom: z.string().min(3).max(200).optional(),
+    kba: z
+      .union([z.boolean(), z.enum(["true", "false", "1", "0", "on", "off"])])
+      .default(true)
+      .transform((v) => v === true || v === "true" || v === "1" || v === "on"),
     demo: z
       .union([z.boolean(), z.enum(["true", "false", "1", "0", "on", "off"])])
       .default(true)
@@ -69,6 +76,9 @@ export interface Config {
   readonly policiesDir: string; // policies as code: *.yaml, validated at start
   readonly trustedProxies: readonly string[];
   readonly smtpUrl: string | undefined;
+  readonly mailFrom: string;
+  /** Knowledge-based questions offered at all (admins may switch them off). */
+  readonly kba: boolean;
   readonly demo: boolean;
   readonly logLevel: string;
   /** Our SAML entity ID is our metadata URL. */
@@ -85,6 +95,10 @@ export interface Config {
     readonly sessionIdleMs: number;
     readonly sessionAbsoluteMs: number;
     readonly requestClockSkewMs: number; // tolerated skew on an AuthnRequest's IssueInstant
+    readonly emailCodeMs: number;
+    readonly deviceTrustMs: number;
+    readonly deviceCookieMs: number;
+    readonly reauthMs: number;
   };
 }
 
@@ -118,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return deepFreeze({
     ...c,
     smtpUrl: c.smtpUrl,
+    mailFrom: c.mailFrom ?? `Gatehouse <no-reply@${new URL(c.baseUrl).hostname}>`,
     dataDir: resolve(c.dataDir),
     policiesDir: resolve(c.policiesDir),
     entityId: `${c.baseUrl}/saml/metadata`,
@@ -129,6 +144,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sessionIdleMs: 60 * 60_000,
       sessionAbsoluteMs: 24 * 60 * 60_000,
       requestClockSkewMs: 3 * 60_000,
+      emailCodeMs: 10 * 60_000,
+      deviceTrustMs: 30 * 24 * 60 * 60_000, // "remember this device" lasts 30 days
+      deviceCookieMs: 400 * 24 * 60 * 60_000, // the longest a browser keeps a cookie
+      reauthMs: 10 * 60_000, // changing a factor needs a sign-in at most this old
     },
   });
 }

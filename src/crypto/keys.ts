@@ -48,16 +48,19 @@ export interface KeyMaterial {
   signing: SigningKey;
   /** 32 random bytes for HMACs (CSRF tokens); never leaves the machine. */
   serverSecret: Buffer;
+  /** 32 random bytes: the AES-256-GCM key for factor secrets at rest (TOTP). Its own file, so the server secret can rotate alone. */
+  factorKey: Buffer;
   created: string[];
 }
 
-/** Loads data/keys, creating the signing key, certificate and server secret on first start (files 0600). */
+/** Loads data/keys, creating the signing key, certificate, server secret and factor key on first start (files 0600). */
 export async function ensureKeys(dataDir: string, commonName: string, now: Date): Promise<KeyMaterial> {
   const dir = join(dataDir, "keys");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const keyFile = join(dir, "signing-key.pem");
   const certFile = join(dir, "signing-cert.pem");
   const secretFile = join(dir, "server-secret");
+  const factorFile = join(dir, "factor-key");
   const created: string[] = [];
   if (!existsSync(keyFile) || !existsSync(certFile)) {
     const { keyPem, certPem } = await generateSigningKey(commonName, now);
@@ -65,14 +68,18 @@ export async function ensureKeys(dataDir: string, commonName: string, now: Date)
     writeSecretFile(certFile, certPem);
     created.push(keyFile, certFile);
   }
-  if (!existsSync(secretFile)) {
-    writeSecretFile(secretFile, randomBytes(32).toString("base64"));
-    created.push(secretFile);
+  for (const file of [secretFile, factorFile]) {
+    if (!existsSync(file)) {
+      writeSecretFile(file, randomBytes(32).toString("base64"));
+      created.push(file);
+    }
   }
   const signing = loadSigningKey(readFileSync(keyFile, "utf8"), readFileSync(certFile, "utf8"));
   const serverSecret = Buffer.from(readFileSync(secretFile, "utf8").trim(), "base64");
   if (serverSecret.length < 32) throw new Error(`${secretFile} must hold at least 32 bytes (base64)`);
-  return { signing, serverSecret, created };
+  const factorKey = Buffer.from(readFileSync(factorFile, "utf8").trim(), "base64");
+  if (factorKey.length !== 32) throw new Error(`${factorFile} must hold exactly 32 bytes (base64)`);
+  return { signing, serverSecret, factorKey, created };
 }
 
 function writeSecretFile(file: string, content: string): void {

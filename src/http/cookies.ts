@@ -7,13 +7,14 @@ export interface CookieJar {
   clear(res: Response, name: CookieName): void;
 }
 
-export type CookieName = "session" | "browser";
+export type CookieName = "session" | "browser" | "device";
 
 /** `__Host-` cookies need Secure, so the prefix is used only when Gatehouse is served over https. */
 export function cookieJar(secure: boolean): CookieJar {
   const names: Record<CookieName, string> = {
     session: secure ? "__Host-gh_session" : "gh_session",
     browser: secure ? "__Host-gh_browser" : "gh_browser",
+    device: secure ? "__Host-gh_device" : "gh_device",
   };
   const base = { httpOnly: true, secure, sameSite: "lax", path: "/" } as const;
   const append = (res: Response, value: string) => res.append("Set-Cookie", value);

@@ -1,6 +1,14 @@
 import type { Db } from "./db.ts";
 
-export type TransactionState = "started" | "identified" | "completed" | "denied";
+export type TransactionState = "started" | "identified" | "challenging" | "completed" | "denied";
+
+/** The challenge step of a transaction: what the policy offered and how far the user got. */
+export interface ChallengeState {
+  methods: string[]; // offered, in the policy's order, only those the user has
+  chosen: string | null;
+  kbaSlots: number[] | null; // the two questions asked, fixed until answered
+  rememberOffered: boolean; // the policy lets a passed challenge trust this device
+}
 
 export interface Transaction {
   id: string;
@@ -15,6 +23,8 @@ export interface Transaction {
   attempts: number;
   createdAt: number;
   expiresAt: number;
+  challenge: ChallengeState | null;
+  passed: string[]; // challenge methods passed in this sign-in
 }
 
 interface Row {
@@ -30,6 +40,8 @@ interface Row {
   attempts: number;
   created_at: number;
   expires_at: number;
+  challenge_json: string | null;
+  passed_json: string;
 }
 
 const toTx = (r: Row): Transaction => ({
@@ -45,9 +57,11 @@ const toTx = (r: Row): Transaction => ({
   attempts: r.attempts,
   createdAt: r.created_at,
   expiresAt: r.expires_at,
+  challenge: r.challenge_json ? (JSON.parse(r.challenge_json) as ChallengeState) : null,
+  passed: JSON.parse(r.passed_json) as string[],
 });
 
-export type NewTransaction = Omit<Transaction, "state" | "userId" | "attempts">;
+export type NewTransaction = Omit<Transaction, "state" | "userId" | "attempts" | "challenge" | "passed">;
 
 export class TransactionRepository {
   readonly #insert;
@@ -56,6 +70,8 @@ export class TransactionRepository {
   readonly #finish;
   readonly #attempt;
   readonly #purge;
+  readonly #challenge;
+  readonly #passed;
 
   constructor(db: Db) {
     this.#insert = db.prepare(
@@ -66,7 +82,12 @@ export class TransactionRepository {
     this.#identify = db.prepare<[string, string]>("UPDATE transactions SET state = 'identified', user_id = ? WHERE id = ? AND state = 'started'");
     // The state guard makes completion atomic: one transaction issues at most one assertion.
     this.#finish = db.prepare<[TransactionState, number, string]>(
-      "UPDATE transactions SET state = ?, completed_at = ? WHERE id = ? AND state IN ('started', 'identified')",
+      "UPDATE transactions SET state = ?, completed_at = ? WHERE id = ? AND state IN ('started', 'identified', 'challenging')",
+    );
+    this.#challenge = db.prepare<[{ id: string; challenge: string }]>("UPDATE transactions SET state = 'challenging', challenge_json = @challenge WHERE id = @id AND state IN ('identified', 'challenging')");
+    // Passing is recorded once per method and only while the challenge is open.
+    this.#passed = db.prepare<[{ id: string; method: string }]>(
+      "UPDATE transactions SET passed_json = json_insert(passed_json, '$[#]', @method) WHERE id = @id AND state = 'challenging' AND NOT EXISTS (SELECT 1 FROM json_each(passed_json) WHERE value = @method)",
     );
     this.#attempt = db.prepare<[string], { attempts: number }>("UPDATE transactions SET attempts = attempts + 1 WHERE id = ? RETURNING attempts");
     this.#purge = db.prepare<[number]>("DELETE FROM transactions WHERE expires_at < ?");
@@ -88,6 +109,15 @@ export class TransactionRepository {
   /** Moves to a final state; false if another request got there first. */
   finish(id: string, state: "completed" | "denied", now: number): boolean {
     return this.#finish.run(state, now, id).changes === 1;
+  }
+
+  /** Opens or updates the challenge step; false when the transaction is no longer open for it. */
+  setChallenge(id: string, challenge: ChallengeState): boolean {
+    return this.#challenge.run({ id, challenge: JSON.stringify(challenge) }).changes === 1;
+  }
+
+  markPassed(id: string, method: string): boolean {
+    return this.#passed.run({ id, method }).changes === 1;
   }
 
   countAttempt(id: string): number {

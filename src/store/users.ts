@@ -11,6 +11,7 @@ export interface User {
   isAdmin: boolean;
   status: "active" | "disabled";
   passwordHash: string | null;
+  altEmail: string | null; // confirmed alternate email, for email codes and notices
   createdAt: number;
 }
 
@@ -24,6 +25,7 @@ interface Row {
   is_admin: number;
   status: "active" | "disabled";
   password_hash: string | null;
+  alt_email: string | null;
   created_at: number;
 }
 
@@ -37,6 +39,7 @@ const toUser = (r: Row): User => ({
   isAdmin: r.is_admin === 1,
   status: r.status,
   passwordHash: r.password_hash,
+  altEmail: r.alt_email,
   createdAt: r.created_at,
 });
 
@@ -50,6 +53,7 @@ export class UserRepository {
   readonly #byLogin;
   readonly #all;
   readonly #count;
+  readonly #setAltEmail;
 
   constructor(db: Db) {
     this.#insert = db.prepare(
@@ -61,6 +65,14 @@ export class UserRepository {
     this.#byLogin = db.prepare<[{ login: string }], Row>("SELECT * FROM users WHERE username = @login OR email = @login ORDER BY username = @login DESC LIMIT 1");
     this.#all = db.prepare<[], Row>("SELECT * FROM users ORDER BY username");
     this.#count = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM users");
+    this.#setAltEmail = db.prepare<[{ id: string; altEmail: string | null; now: number }]>(
+      "UPDATE users SET alt_email = @altEmail, alt_email_verified_at = CASE WHEN @altEmail IS NULL THEN NULL ELSE @now END, updated_at = @now WHERE id = @id",
+    );
+  }
+
+  /** Sets (or clears) the alternate email: only ever called once a code sent to it came back. */
+  setAltEmail(id: string, altEmail: string | null, now: number): void {
+    this.#setAltEmail.run({ id, altEmail, now });
   }
 
   add(u: NewUser, now: number): User {

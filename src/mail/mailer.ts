@@ -1,0 +1,47 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import nodemailer, { type Transporter } from "nodemailer";
+import { randomToken } from "../crypto/tokens.ts";
+
+export interface Message {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface Mailer {
+  /** Where mail goes, for start-up notices: an SMTP host or the dev outbox directory. */
+  readonly destination: string;
+  send(message: Message): Promise<void>;
+}
+
+/**
+ * Real SMTP when GATEHOUSE_SMTP_URL is set. Without it (the embedded default) every message is
+ * composed the same way by nodemailer and written as an .eml file to the dev outbox.
+ */
+export function createMailer(opts: { smtpUrl: string | undefined; from: string; outboxDir: string }): Mailer {
+  if (opts.smtpUrl) {
+    const transport = nodemailer.createTransport(opts.smtpUrl, { from: opts.from });
+    return smtpMailer(transport, `SMTP ${new URL(opts.smtpUrl).host}`, opts.from);
+  }
+  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "unix" });
+  return {
+    destination: `the dev outbox ${opts.outboxDir}`,
+    async send(m) {
+      const info = await transport.sendMail({ from: opts.from, ...m });
+      mkdirSync(opts.outboxDir, { recursive: true, mode: 0o700 });
+      const name = `${new Date().toISOString().replace(/[:.]/g, "-")}-${randomToken(6)}.eml`;
+      writeFileSync(join(opts.outboxDir, name), info.message as Buffer, { mode: 0o600 });
+    },
+  };
+}
+
+function smtpMailer(transport: Transporter, destination: string, from: string): Mailer {
+  return {
+    destination,
+    async send(m) {
+      await transport.sendMail({ from, ...m });
+    },
+  };
+}

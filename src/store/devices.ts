@@ -1,0 +1,117 @@
+import type { Db } from "./db.ts";
+
+export interface Device {
+  id: string;
+  userId: string;
+  browser: string | null;
+  os: string | null;
+  mobile: boolean | null;
+  firstSeenAt: number;
+  lastSeenAt: number;
+  lastIp: string;
+  trustedUntil: number | null;
+  revokedAt: number | null;
+}
+
+interface Row {
+  id: string;
+  user_id: string;
+  browser: string | null;
+  os: string | null;
+  mobile: number | null;
+  first_seen_at: number;
+  last_seen_at: number;
+  last_ip: string;
+  trusted_until: number | null;
+  revoked_at: number | null;
+}
+
+const toDevice = (r: Row): Device => ({
+  id: r.id,
+  userId: r.user_id,
+  browser: r.browser,
+  os: r.os,
+  mobile: r.mobile === null ? null : r.mobile === 1,
+  firstSeenAt: r.first_seen_at,
+  lastSeenAt: r.last_seen_at,
+  lastIp: r.last_ip,
+  trustedUntil: r.trusted_until,
+  revokedAt: r.revoked_at,
+});
+
+export interface NewDevice {
+  id: string;
+  userId: string;
+  tokenHash: string;
+  browser: string | null;
+  os: string | null;
+  mobile: boolean | null;
+  ip: string;
+  now: number;
+}
+
+/** Registered devices; tokens are stored only as hashes. */
+export class DeviceRepository {
+  readonly #insert;
+  readonly #byToken;
+  readonly #byPrevious;
+  readonly #byId;
+  readonly #forUser;
+  readonly #rotate;
+  readonly #trust;
+  readonly #revoke;
+
+  constructor(db: Db) {
+    this.#insert = db.prepare<[Record<string, unknown>]>(
+      `INSERT INTO devices (id, user_id, token_hash, browser, os, mobile, first_seen_at, last_seen_at, last_ip)
+       VALUES (@id, @userId, @tokenHash, @browser, @os, @mobile, @now, @now, @ip)`,
+    );
+    this.#byToken = db.prepare<[string], Row>("SELECT * FROM devices WHERE token_hash = ? AND revoked_at IS NULL");
+    this.#byPrevious = db.prepare<[string], Row>("SELECT * FROM devices WHERE previous_token_hash = ? AND revoked_at IS NULL");
+    this.#byId = db.prepare<[string], Row>("SELECT * FROM devices WHERE id = ?");
+    this.#forUser = db.prepare<[string], Row>("SELECT * FROM devices WHERE user_id = ? AND revoked_at IS NULL ORDER BY last_seen_at DESC");
+    // Compare-and-swap on the current hash: of two requests presenting the same token, one rotates.
+    this.#rotate = db.prepare<[{ id: string; from: string; to: string; ip: string; now: number }]>(
+      "UPDATE devices SET previous_token_hash = token_hash, token_hash = @to, last_seen_at = @now, last_ip = @ip WHERE id = @id AND token_hash = @from AND revoked_at IS NULL",
+    );
+    this.#trust = db.prepare<[{ id: string; userId: string; until: number | null }]>("UPDATE devices SET trusted_until = @until WHERE id = @id AND user_id = @userId AND revoked_at IS NULL");
+    this.#revoke = db.prepare<[{ id: string; userId: string; now: number }]>("UPDATE devices SET revoked_at = @now WHERE id = @id AND user_id = @userId AND revoked_at IS NULL");
+  }
+
+  add(d: NewDevice): Device {
+    this.#insert.run({ ...d, mobile: d.mobile === null ? null : d.mobile ? 1 : 0 });
+    return this.byId(d.id) as Device;
+  }
+
+  byId(id: string): Device | undefined {
+    const r = this.#byId.get(id);
+    return r && toDevice(r);
+  }
+
+  byTokenHash(hash: string): Device | undefined {
+    const r = this.#byToken.get(hash);
+    return r && toDevice(r);
+  }
+
+  /** A device whose token before its last rotation was this one. */
+  byPreviousTokenHash(hash: string): Device | undefined {
+    const r = this.#byPrevious.get(hash);
+    return r && toDevice(r);
+  }
+
+  forUser(userId: string): Device[] {
+    return this.#forUser.all(userId).map(toDevice);
+  }
+
+  rotate(id: string, fromHash: string, toHash: string, ip: string, now: number): boolean {
+    return this.#rotate.run({ id, from: fromHash, to: toHash, ip, now }).changes === 1;
+  }
+
+  setTrust(id: string, userId: string, until: number | null): boolean {
+    return this.#trust.run({ id, userId, until }).changes === 1;
+  }
+
+  revoke(id: string, userId: string, now: number): boolean {
+    return this.#revoke.run({ id, userId, now }).changes === 1;
+  }
+}

@@ -1,0 +1,90 @@
+import type { Db } from "./db.ts";
+
+export interface TotpFactor {
+  userId: string;
+  secretSealed: string;
+  lastStep: number | null;
+  confirmedAt: number | null;
+}
+
+export interface KbaAnswer {
+  slot: number;
+  question: string;
+  answerHash: string;
+}
+
+/** TOTP seeds (sealed) and the last accepted step per user. */
+export class TotpRepository {
+  readonly #get;
+  readonly #put;
+  readonly #confirm;
+  readonly #step;
+  readonly #remove;
+
+  constructor(db: Db) {
+    this.#get = db.prepare<[string], TotpFactor>("SELECT user_id AS userId, secret_sealed AS secretSealed, last_step AS lastStep, confirmed_at AS confirmedAt FROM totp_factors WHERE user_id = ?");
+    // A new enrolment replaces any pending one; a confirmed factor is replaced only after the new one is confirmed.
+    this.#put = db.prepare<[{ userId: string; sealed: string; now: number }]>(
+      `INSERT INTO totp_factors (user_id, secret_sealed, created_at) VALUES (@userId, @sealed, @now)
+       ON CONFLICT (user_id) DO UPDATE SET secret_sealed = @sealed, last_step = NULL, confirmed_at = NULL, created_at = @now`,
+    );
+    this.#confirm = db.prepare<[{ userId: string; step: number; now: number }]>("UPDATE totp_factors SET confirmed_at = @now, last_step = @step WHERE user_id = @userId");
+    // The guard makes acceptance atomic: two requests with the same code cannot both pass.
+    this.#step = db.prepare<[{ userId: string; step: number }]>("UPDATE totp_factors SET last_step = @step WHERE user_id = @userId AND (last_step IS NULL OR last_step < @step)");
+    this.#remove = db.prepare<[string]>("DELETE FROM totp_factors WHERE user_id = ?");
+  }
+
+  get(userId: string): TotpFactor | undefined {
+    return this.#get.get(userId);
+  }
+
+  putPending(userId: string, sealed: string, now: number): void {
+    this.#put.run({ userId, sealed, now });
+  }
+
+  confirm(userId: string, step: number, now: number): void {
+    this.#confirm.run({ userId, step, now });
+  }
+
+  /** Records an accepted step; false when it (or a later one) was already used. */
+  useStep(userId: string, step: number): boolean {
+    return this.#step.run({ userId, step }).changes === 1;
+  }
+
+  remove(userId: string): boolean {
+    return this.#remove.run(userId).changes === 1;
+  }
+}
+
+/** Three questions and hashed answers per user. */
+export class KbaRepository {
+  readonly #get;
+  readonly #clear;
+  readonly #insert;
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#get = db.prepare<[string], KbaAnswer>("SELECT slot, question, answer_hash AS answerHash FROM kba_answers WHERE user_id = ? ORDER BY slot");
+    this.#clear = db.prepare<[string]>("DELETE FROM kba_answers WHERE user_id = ?");
+    this.#insert = db.prepare<[{ userId: string; slot: number; question: string; answerHash: string }]>(
+      "INSERT INTO kba_answers (user_id, slot, question, answer_hash) VALUES (@userId, @slot, @question, @answerHash)",
+    );
+  }
+
+  get(userId: string): KbaAnswer[] {
+    return this.#get.all(userId);
+  }
+
+  /** Replaces all three at once: never a mix of old and new answers. */
+  replace(userId: string, answers: readonly Omit<KbaAnswer, "slot">[]): void {
+    this.#db.transaction(() => {
+      this.#clear.run(userId);
+      answers.forEach((a, slot) => this.#insert.run({ userId, slot, question: a.question, answerHash: a.answerHash }));
+    })();
+  }
+
+  remove(userId: string): void {
+    this.#clear.run(userId);
+  }
+}
