@@ -8,6 +8,7 @@ const forbidden: [from: string, mayNotImport: RegExp][] = [
   ["src/store/", /\/(saml|login|console|audit|http|challenges|policy)\//],
   ["src/saml/idp/", /\/policy\//],
   ["src/policy/", /\.\.\/(?!policy\/)[a-z]/],
+  ["src/challenges/", /\/(login|saml|console|policy|http)\//],
 ];
 
 function files(dir: string): string[] {

@@ -16,19 +16,17 @@ export interface KbaAnswer {
 /** TOTP seeds (sealed) and the last accepted step per user. */
 export class TotpRepository {
   readonly #get;
-  readonly #put;
-  readonly #confirm;
+  readonly #save;
   readonly #step;
   readonly #remove;
 
   constructor(db: Db) {
     this.#get = db.prepare<[string], TotpFactor>("SELECT user_id AS userId, secret_sealed AS secretSealed, last_step AS lastStep, confirmed_at AS confirmedAt FROM totp_factors WHERE user_id = ?");
-    // A new enrolment replaces any pending one; a confirmed factor is replaced only after the new one is confirmed.
-    this.#put = db.prepare<[{ userId: string; sealed: string; now: number }]>(
-      `INSERT INTO totp_factors (user_id, secret_sealed, created_at) VALUES (@userId, @sealed, @now)
-       ON CONFLICT (user_id) DO UPDATE SET secret_sealed = @sealed, last_step = NULL, confirmed_at = NULL, created_at = @now`,
+    // Only a confirmed seed is ever stored: it replaces the previous one in one statement.
+    this.#save = db.prepare<[{ userId: string; sealed: string; step: number; now: number }]>(
+      `INSERT INTO totp_factors (user_id, secret_sealed, last_step, confirmed_at, created_at) VALUES (@userId, @sealed, @step, @now, @now)
+       ON CONFLICT (user_id) DO UPDATE SET secret_sealed = @sealed, last_step = @step, confirmed_at = @now, created_at = @now`,
     );
-    this.#confirm = db.prepare<[{ userId: string; step: number; now: number }]>("UPDATE totp_factors SET confirmed_at = @now, last_step = @step WHERE user_id = @userId");
     // The guard makes acceptance atomic: two requests with the same code cannot both pass.
     this.#step = db.prepare<[{ userId: string; step: number }]>("UPDATE totp_factors SET last_step = @step WHERE user_id = @userId AND (last_step IS NULL OR last_step < @step)");
     this.#remove = db.prepare<[string]>("DELETE FROM totp_factors WHERE user_id = ?");
@@ -38,12 +36,9 @@ export class TotpRepository {
     return this.#get.get(userId);
   }
 
-  putPending(userId: string, sealed: string, now: number): void {
-    this.#put.run({ userId, sealed, now });
-  }
-
-  confirm(userId: string, step: number, now: number): void {
-    this.#confirm.run({ userId, step, now });
+  /** Saves a confirmed seed; the step that confirmed it counts as used. */
+  save(userId: string, sealed: string, step: number, now: number): void {
+    this.#save.run({ userId, sealed, step, now });
   }
 
   /** Records an accepted step; false when it (or a later one) was already used. */

@@ -1,0 +1,79 @@
+import { randomInt } from "node:crypto";
+import { hmac, randomToken, safeEqual } from "../crypto/tokens.ts";
+import type { Mailer, Message } from "../mail/mailer.ts";
+import type { EmailCodeRepository } from "../store/email-codes.ts";
+
+export const codeLimits = {
+  maxTries: 5, // wrong tries per code
+  resendGapMs: 60_000, // at most one code a minute…
+  perHour: 5, // …and a few an hour, per user, whatever the purpose
+} as const;
+
+export type SendResult = { sent: true } | { sent: false; reason: string; retryAfterMs: number };
+export type CheckResult = "ok" | "wrong" | "expired" | "none" | "too-many-tries";
+
+/** Masks an address for display: a•••@example.org. */
+export const maskAddress = (address: string): string => {
+  const [local = "", domain = ""] = address.split("@");
+  return `${local.slice(0, 1)}•••@${domain}`;
+};
+
+/**
+ * Six-digit codes sent by mail for one purpose, stored only as keyed hashes, single use,
+ * a few tries each, and sent at a limited rate. The code itself is never logged.
+ */
+export class EmailCodes {
+  readonly #repo: EmailCodeRepository;
+  readonly #mailer: Mailer;
+  readonly #key: Buffer;
+  readonly #ttlMs: number;
+
+  constructor(repo: EmailCodeRepository, mailer: Mailer, key: Buffer, ttlMs: number) {
+    this.#repo = repo;
+    this.#mailer = mailer;
+    this.#key = key;
+    this.#ttlMs = ttlMs;
+  }
+
+  get minutes(): number {
+    return Math.round(this.#ttlMs / 60_000);
+  }
+
+  #hash(id: string, code: string): string {
+    return hmac(this.#key, `email-code:${id}:${code}`);
+  }
+
+  /** A live code for this purpose (sent, unused, unexpired, tries left). */
+  live(userId: string, purpose: string, now: number): boolean {
+    const c = this.#repo.latest(userId, purpose);
+    return !!c && c.usedAt === null && c.expiresAt > now && c.attempts < codeLimits.maxTries;
+  }
+
+  async send(userId: string, purpose: string, address: string, now: number, compose: (code: string) => Message): Promise<SendResult> {
+    const last = this.#repo.latest(userId, purpose);
+    if (last && now - last.createdAt < codeLimits.resendGapMs) return { sent: false, reason: "a code was sent less than a minute ago", retryAfterMs: last.createdAt + codeLimits.resendGapMs - now };
+    if (this.#repo.countSince(userId, now - 3_600_000) >= codeLimits.perHour) return { sent: false, reason: `${codeLimits.perHour} codes sent in the last hour`, retryAfterMs: 3_600_000 };
+    const id = randomToken(16);
+    const code = String(randomInt(0, 1_000_000)).padStart(6, "0");
+    // Sent first, stored after: a failed send leaves the previous code (if any) working.
+    await this.#mailer.send(compose(code));
+    this.#repo.add({ id, userId, purpose, address, codeHash: this.#hash(id, code), createdAt: now, expiresAt: now + this.#ttlMs });
+    return { sent: true };
+  }
+
+  check(userId: string, purpose: string, code: string, now: number): CheckResult {
+    const c = this.#repo.latest(userId, purpose);
+    if (!c || c.usedAt !== null) return "none";
+    if (c.expiresAt <= now) return "expired";
+    // The try is counted before the comparison: parallel guesses each spend one.
+    if (this.#repo.countAttempt(c.id) > codeLimits.maxTries) return "too-many-tries";
+    const typed = code.replace(/\s+/g, "");
+    if (!/^[0-9]{6}$/.test(typed) || !safeEqual(this.#hash(c.id, typed), c.codeHash)) return "wrong";
+    return this.#repo.use(c.id, now) ? "ok" : "none";
+  }
+
+  /** The address the latest code for this purpose went to (for confirming an address). */
+  addressOf(userId: string, purpose: string): string | undefined {
+    return this.#repo.latest(userId, purpose)?.address;
+  }
+}
