@@ -8,6 +8,10 @@ import { PolicyCatalog } from "./policy/catalog.ts";
 import { loadPolicyFiles, policyFilesIn } from "./policy/load.ts";
 import { AppRepository } from "./store/apps.ts";
 import { LoginPolicyRepository } from "./store/login-policies.ts";
+import { DeviceRepository } from "./store/devices.ts";
+import { EmailCodeRepository } from "./store/email-codes.ts";
+import { KbaRepository, TotpRepository } from "./store/factors.ts";
+import { createMailer, type Mailer } from "./mail/mailer.ts";
 import { openDb, type Db } from "./store/db.ts";
 import { LogoutChainRepository } from "./store/logout-chains.ts";
 import { SessionRepository } from "./store/sessions.ts";
@@ -28,6 +32,11 @@ export interface Runtime {
   sessions: SessionRepository;
   logoutChains: LogoutChainRepository;
   loginPolicies: LoginPolicyRepository;
+  totp: TotpRepository;
+  kba: KbaRepository;
+  emailCodes: EmailCodeRepository;
+  devices: DeviceRepository;
+  mailer: Mailer;
   /** Built-in policies and policies/*.yaml; a bad file stops the open with file, path and reason. */
   policies: PolicyCatalog;
   audit: AuditLog;
@@ -51,6 +60,11 @@ export async function openRuntime(config: Config, clock: Clock, log: Logger = pi
     sessions: new SessionRepository(db),
     logoutChains: new LogoutChainRepository(db),
     loginPolicies: new LoginPolicyRepository(db),
+    totp: new TotpRepository(db),
+    kba: new KbaRepository(db),
+    emailCodes: new EmailCodeRepository(db),
+    devices: new DeviceRepository(db),
+    mailer: createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxDir: join(config.dataDir, "outbox") }),
     policies,
     audit: new AuditLog(db, clock),
     close: () => db.close(),

@@ -10,6 +10,15 @@ import { securityHeaders } from "./http/headers.ts";
 import { render } from "./http/render.ts";
 import { LoginFlow } from "./login/flow.ts";
 import { PolicyGate } from "./login/policy-gate.ts";
+import { ChallengeStep } from "./login/challenge-step.ts";
+import { DeviceService } from "./login/devices.ts";
+import { EmailCodes } from "./challenges/email-codes.ts";
+import { EmailOtpChallenge } from "./challenges/email-otp.ts";
+import { KbaChallenge } from "./challenges/kba.ts";
+import { Challenges } from "./challenges/registry.ts";
+import { TotpChallenge } from "./challenges/totp.ts";
+import { SecretBox } from "./crypto/secret-box.ts";
+import { userNotices } from "./mail/notices.ts";
 import { SessionManager } from "./login/sessions.ts";
 import { LoginThrottle } from "./login/throttle.ts";
 import { TransactionService } from "./login/transactions.ts";
@@ -35,15 +44,18 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   const transactions = new TransactionService(rt.transactions, cookies, clock, config.lifetimes.transactionMs);
   const throttle = await LoginThrottle.create(rt.db, clock);
   assignmentsResolve(rt);
+  const notices = userNotices(rt.mailer, rt.log);
+  const box = new SecretBox(rt.keys.factorKey);
+  const emailCodes = new EmailCodes(rt.emailCodes, rt.mailer, rt.keys.serverSecret, config.lifetimes.emailCodeMs);
+  const challenges = new Challenges([new TotpChallenge(rt.totp, box), new KbaChallenge(rt.kba, config.kba), new EmailOtpChallenge(emailCodes)]);
+  const devices = new DeviceService({ repo: rt.devices, cookies, clock, audit: rt.audit, notices, lifetimes: config.lifetimes });
   const gate = new PolicyGate({
     policies: rt.policies,
     loginPolicies: rt.loginPolicies,
     audit: rt.audit,
     clock,
-    // No device registry and no challenge methods yet: every device is new and nobody has a
-    // method enrolled, so a challenge resolves by the policy's ifNoneEnrolled (deny by default).
-    deviceFacts: () => ({ known: false, trusted: false, registeredCount: 0 }),
-    enrolledMethods: () => [],
+    deviceFacts: (req, user) => devices.facts(req, user),
+    enrolledMethods: (user) => challenges.enrolled(user),
   });
 
   const login = new LoginFlow({
@@ -52,6 +64,8 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
     users: rt.users,
     throttle,
     gate,
+    challenges,
+    devices,
     audit: rt.audit,
     csrf,
     clock,
@@ -59,11 +73,25 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
     onPassed: async (req, res, passed) => {
       if (passed.tx.appId === null) {
         transactions.complete(passed.tx);
-        return res.redirect(303, "/");
+        // Gatehouse's own pages: back to where the sign-in was asked for (checked when it began).
+        return res.redirect(303, passed.tx.relayState ?? "/");
       }
       await issueAssertion(idp, req, res, passed); // idp is defined below, before any request
     },
   });
+  const challengeStep = new ChallengeStep({
+      transactions,
+      transactionStore: rt.transactions,
+      users: rt.users,
+      challenges,
+      throttle,
+      audit: rt.audit,
+      csrf,
+      clock,
+      appName: (id) => (id ? (rt.apps.byId(id)?.name ?? null) : null),
+      passed: (req, res, tx, user, how) => login.completeChallenge(req, res, tx, user, how),
+  });
+  login.attach(challengeStep);
   const idp: IdpContext = {
     config,
     key: rt.keys.signing,
@@ -90,6 +118,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   app.use(express.urlencoded({ extended: false, limit: config.limits.maxFormBytes, parameterLimit: 20 }));
   app.use(homeRouter({ sessions, apps: rt.apps, csrf, demo: config.demo }));
   app.use(login.router());
+  app.use(challengeStep.router());
   app.use(idpRouter(idp));
   if (config.demo) app.use(demoRouter({ config, db: rt.db, key: rt.keys.signing, clock }));
   app.use((_req, _res, next) => next(new GatehouseError("not_found")));

@@ -1,6 +1,7 @@
 import express, { type Request, type Response } from "express";
 import { z } from "zod";
 import type { AuditLog } from "../audit/audit.ts";
+import type { Challenges } from "../challenges/registry.ts";
 import type { Clock } from "../clock.ts";
 import { dummyHash, verifySecret } from "../crypto/passwords.ts";
 import { GatehouseError, catalogue } from "../errors.ts";
@@ -10,13 +11,18 @@ import { render } from "../http/render.ts";
 import type { Session } from "../store/sessions.ts";
 import type { Transaction } from "../store/transactions.ts";
 import type { User, UserRepository } from "../store/users.ts";
-import type { PolicyGate } from "./policy-gate.ts";
+import type { ChallengeStep } from "./challenge-step.ts";
+import type { DeviceService } from "./devices.ts";
+import type { DevicePolicy, GateOutcome, PolicyGate } from "./policy-gate.ts";
 import type { SessionManager } from "./sessions.ts";
 import { LoginThrottle } from "./throttle.ts";
 import type { TransactionRequest, TransactionService } from "./transactions.ts";
 
-/** What happens once a transaction has passed: the protocol (or the portal) takes over. */
-export type OnPassed = (req: Request, res: Response, passed: { tx: Transaction; user: User; session: Session }) => Promise<void>;
+/**
+ * What happens once a transaction has passed: the protocol (or the portal) takes over.
+ * `multiFactor` is true only when a real second factor was passed in this sign-in.
+ */
+export type OnPassed = (req: Request, res: Response, passed: { tx: Transaction; user: User; session: Session; multiFactor: boolean }) => Promise<void>;
 
 export interface LoginDeps {
   transactions: TransactionService;
@@ -24,6 +30,8 @@ export interface LoginDeps {
   users: UserRepository;
   throttle: LoginThrottle;
   gate: PolicyGate;
+  challenges: Challenges;
+  devices: DeviceService;
   audit: AuditLog;
   csrf: Csrf;
   clock: Clock;
@@ -40,17 +48,24 @@ const loginForm = z.object({
   password: z.string().min(1).max(1024),
 });
 
-/** The protocol-agnostic login: starts transactions, shows the sign-in page, checks passwords. */
+/** The protocol-agnostic login: starts transactions, checks passwords, applies the policy, completes. */
 export class LoginFlow {
   readonly #d: LoginDeps;
+  #challenge: ChallengeStep | undefined;
 
   constructor(deps: LoginDeps) {
     this.#d = deps;
   }
 
+  /** The challenge step, which calls back into `completeChallenge`. */
+  attach(step: ChallengeStep): void {
+    this.#challenge = step;
+  }
+
   /**
    * Starts a transaction for a sign-in request. A browser with a live SSO session continues
-   * without a password prompt (unless the app forces re-authentication).
+   * without a password prompt (unless the app forces re-authentication), but never without the
+   * app's own policy.
    */
   async start(req: Request, res: Response, input: TransactionRequest & { forceAuthn: boolean }): Promise<void> {
     const { forceAuthn, ...request } = input;
@@ -61,9 +76,7 @@ export class LoginFlow {
       this.#d.transactions.identify(tx, current.user.id);
       const identified: Transaction = { ...tx, userId: current.user.id, state: "identified" };
       // A session never carries one app's approval to another: this app's policy runs now.
-      if (!this.passesPolicy(req, res, identified, current.user)) return;
-      this.#d.audit.record({ type: "session.reused", outcome: "success", userId: current.user.id, username: current.user.username, appId: tx.appId, ip, transactionId: tx.id });
-      await this.#d.onPassed(req, res, { tx: identified, user: current.user, session: current.session });
+      await this.#decide(req, res, identified, current.user, false);
       return;
     }
     res.redirect(303, `/login?tx=${encodeURIComponent(tx.id)}`);
@@ -74,11 +87,13 @@ export class LoginFlow {
     r.get("/login", async (req, res) => {
       const txId = req.query.tx;
       if (txId === undefined) {
-        // Signing in to Gatehouse itself (the app launcher).
-        if (this.#d.sessions.current(req)) return res.redirect(303, "/");
-        return this.start(req, res, { appId: null, requestId: null, relayState: null, acsUrl: null, forceAuthn: true });
+        // Signing in to Gatehouse itself (the app launcher, the account console).
+        const returnTo = typeof req.query.return === "string" && /^\/account(\/[a-z-]*)?$/.test(req.query.return) ? req.query.return : null;
+        if (this.#d.sessions.current(req) && req.query.reauth === undefined) return res.redirect(303, returnTo ?? "/");
+        return this.start(req, res, { appId: null, requestId: null, relayState: returnTo, acsUrl: null, forceAuthn: true });
       }
       const tx = this.#d.transactions.open(req, txId);
+      if (tx.state === "challenging") return res.redirect(303, `/login/challenge?tx=${encodeURIComponent(tx.id)}`);
       this.page(res, tx, {});
     });
     r.post("/login", async (req, res) => {
@@ -87,6 +102,7 @@ export class LoginFlow {
       const { username, password } = form.data;
       const tx = this.#d.transactions.open(req, form.data.tx);
       this.#d.csrf.check(req, "login", tx.id, form.data.csrf);
+      if (tx.state !== "started") throw new GatehouseError("transaction_not_found", `password form in state ${tx.state}`);
       await this.checkPassword(req, res, tx, username, password);
     });
     return r;
@@ -123,36 +139,64 @@ export class LoginFlow {
     this.#d.throttle.succeeded(key);
     this.#d.transactions.identify(tx, user.id);
     this.#d.audit.record({ type: "login.password.succeeded", outcome: "success", ...base, userId: user.id, username: user.username });
-    const identified: Transaction = { ...tx, userId: user.id, state: "identified" };
-    // No SSO session until the policy lets this sign-in through.
-    if (!this.passesPolicy(req, res, identified, user)) return;
-    const now = this.#d.clock.now();
-    const session = this.#d.sessions.start(res, user.id, "password", now);
-    this.#d.audit.record({ type: "session.started", outcome: "success", ...base, userId: user.id, username: user.username, detail: { authMethod: "password" } });
-    await this.#d.onPassed(req, res, { tx: identified, user, session });
+    // No SSO session until the policy (and any challenge) lets this sign-in through.
+    await this.#decide(req, res, { ...tx, userId: user.id, state: "identified" }, user, true);
+  }
+
+  /** The login policy's decision, and what follows from it. */
+  async #decide(req: Request, res: Response, tx: Transaction, user: User, firstFactorNow: boolean): Promise<void> {
+    const outcome = this.#d.gate.decide(req, tx, user, "password");
+    if (outcome.kind === "allow") return this.#complete(req, res, tx, user, { firstFactorNow, devices: outcome.devices, trust: false });
+    if (outcome.kind === "challenge") {
+      if (!this.#challenge) throw new GatehouseError("internal", "no challenge step attached");
+      return this.#challenge.open(req, res, tx, user, outcome, firstFactorNow);
+    }
+    this.#refuse(res, tx, outcome);
+  }
+
+  /** The challenge step's way back: a method was passed. */
+  async completeChallenge(req: Request, res: Response, tx: Transaction, user: User, how: { remember: boolean }): Promise<void> {
+    const state = tx.challenge;
+    if (!state) throw new GatehouseError("transaction_not_found", "no challenge on this transaction");
+    await this.#complete(req, res, tx, user, { firstFactorNow: state.firstFactorNow, devices: { limit: state.deviceLimit, rememberOffered: state.rememberOffered }, trust: how.remember && state.rememberOffered });
   }
 
   /**
-   * The login policy's decision for this sign-in. On anything but allow the transaction ends
-   * here with a page that says what the user can do, never which rule refused them.
+   * The sign-in has passed: a fresh SSO session when the password was checked in this
+   * transaction, the device registered or recognised, then the protocol takes over.
    */
-  private passesPolicy(req: Request, res: Response, tx: Transaction, user: User): boolean {
-    const outcome = this.#d.gate.decide(req, tx, user, "password");
-    if (outcome.kind === "allow") return true;
-    this.#d.transactions.deny(tx);
-    const appName = this.#d.appName(tx.appId);
-    if (outcome.kind === "deny" && outcome.why === "none-enrolled") {
-      this.refusal(res, { message: "This sign-in needs an extra verification step, and your account has no verification method set up yet.", hint: "Ask your administrator to help you set one up, then try again.", reference: outcome.reference, appName });
-    } else if (outcome.kind === "deny") {
-      this.refusal(res, { message: outcome.message ?? "Your organisation's sign-in policy does not allow this sign-in.", hint: "If you think this is wrong, contact your administrator and quote the reference below.", reference: outcome.reference, appName });
+  async #complete(req: Request, res: Response, tx: Transaction, user: User, o: { firstFactorNow: boolean; devices: DevicePolicy; trust: boolean }): Promise<void> {
+    const ip = clientIp(req);
+    const base = { appId: tx.appId, ip, transactionId: tx.id, userId: user.id, username: user.username };
+    const multiFactor = tx.passed.some((m) => this.#d.challenges.get(m)?.multiFactor === true);
+    const current = this.#d.sessions.current(req);
+    let session: Session;
+    if (!o.firstFactorNow && current && current.user.id === user.id) {
+      session = current.session;
+      this.#d.audit.record({ type: "session.reused", outcome: "success", ...base });
+    } else if (!o.firstFactorNow) {
+      // The session this sign-in relied on ended meanwhile (signed out in another tab): a
+      // challenge alone never stands in for the password.
+      this.#d.transactions.deny(tx);
+      throw new GatehouseError("not_signed_in", "SSO session ended during the challenge");
     } else {
-      // The challenge step arrives with the challenge methods; until then a challenge never becomes allow.
-      this.refusal(res, { message: "This sign-in needs an extra verification step that Gatehouse cannot offer yet.", hint: "Contact your administrator and quote the reference below.", reference: outcome.reference, appName });
+      const authMethod = ["password", ...tx.passed].join("+");
+      session = this.#d.sessions.start(res, user.id, authMethod, this.#d.clock.now());
+      this.#d.audit.record({ type: "session.started", outcome: "success", ...base, detail: { authMethod, multiFactor } });
     }
-    return false;
+    // Devices are counted when someone actually proved something in this transaction.
+    if (o.firstFactorNow || tx.passed.length > 0) this.#d.devices.afterSignIn(req, res, user, { limit: o.devices.limit, trust: o.trust, transactionId: tx.id });
+    await this.#d.onPassed(req, res, { tx, user, session, multiFactor });
   }
 
-  private refusal(res: Response, p: { message: string; hint: string; reference: string; appName: string | null }): void {
-    render(res, "denied", { title: "Sign-in refused", ...p }, 403);
+  /** On a refusal the transaction ends here, on a page that says what the user can do, never which rule refused them. */
+  #refuse(res: Response, tx: Transaction, outcome: Extract<GateOutcome, { kind: "deny" }>): void {
+    this.#d.transactions.deny(tx);
+    const appName = this.#d.appName(tx.appId);
+    const p =
+      outcome.why === "none-enrolled"
+        ? { message: "This sign-in needs an extra verification step, and your account has no verification method set up yet.", hint: "Sign in to your account page (/account) from a place where this is allowed and set one up, or ask your administrator for help." }
+        : { message: outcome.message ?? "Your organisation's sign-in policy does not allow this sign-in.", hint: "If you think this is wrong, contact your administrator and quote the reference below." };
+    render(res, "denied", { title: "Sign-in refused", ...p, reference: outcome.reference, appName }, 403);
   }
 }

@@ -4,7 +4,7 @@ import type { Clock } from "../clock.ts";
 import { clientIp } from "../http/client-ip.ts";
 import type { PolicyCatalog } from "../policy/catalog.ts";
 import { evaluate, type Decision, type PolicyContext } from "../policy/evaluate.ts";
-import { resolveForUser } from "../policy/resolve.ts";
+import { deviceLimit, resolveForUser } from "../policy/resolve.ts";
 import type { ChallengeMethod } from "../policy/schema.ts";
 import type { FirstFactor, LoginPolicyRepository } from "../store/login-policies.ts";
 import type { Transaction } from "../store/transactions.ts";
@@ -27,10 +27,16 @@ export interface GateDeps {
   enrolledMethods: (user: User) => ChallengeMethod[];
 }
 
+/** What the policy implies for the device once the sign-in passes. */
+export interface DevicePolicy {
+  limit: number | null; // register a new device only under this many
+  rememberOffered: boolean; // a passed challenge may mark the device trusted
+}
+
 export type GateOutcome =
-  | { kind: "allow" }
+  | { kind: "allow"; devices: DevicePolicy }
   | { kind: "deny"; message: string | null; reference: string; why: "policy" | "none-enrolled" }
-  | { kind: "challenge"; methods: ChallengeMethod[]; reference: string };
+  | { kind: "challenge"; methods: ChallengeMethod[]; reference: string; devices: DevicePolicy };
 
 const traceLine = (t: Decision["trace"][number]): string => `${t.rule}: ${t.condition} [saw ${t.input}] → ${t.result}`;
 
@@ -87,8 +93,9 @@ export class PolicyGate {
       },
     });
     const reference = `P-${id}`;
-    if (!enforced || effective === "allow") return { kind: "allow" };
+    const devices: DevicePolicy = { limit: deviceLimit(compiled.policy), rememberOffered: compiled.policy.options.trustedDevicesSkipChallenge };
+    if (!enforced || effective === "allow") return { kind: "allow", devices };
     if (effective === "deny") return { kind: "deny", message: decision.message, reference, why: decision.action === "challenge" ? "none-enrolled" : "policy" };
-    return { kind: "challenge", methods: usable, reference };
+    return { kind: "challenge", methods: usable, reference, devices };
   }
 }

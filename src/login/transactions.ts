@@ -75,6 +75,13 @@ export class TransactionService {
     return this.#repo.finish(tx.id, "denied", this.#clock.now());
   }
 
+  /** The transaction as stored now (after a step changed it). */
+  reload(tx: Transaction): Transaction {
+    const fresh = this.#repo.byId(tx.id);
+    if (!fresh) throw new GatehouseError("transaction_not_found", "transaction vanished");
+    return fresh;
+  }
+
   countAttempt(tx: Transaction): number {
     return this.#repo.countAttempt(tx.id);
   }

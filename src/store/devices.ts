@@ -53,8 +53,7 @@ export interface NewDevice {
 /** Registered devices; tokens are stored only as hashes. */
 export class DeviceRepository {
   readonly #insert;
-  readonly #byToken;
-  readonly #byPrevious;
+  readonly #hashes;
   readonly #byId;
   readonly #forUser;
   readonly #rotate;
@@ -66,8 +65,7 @@ export class DeviceRepository {
       `INSERT INTO devices (id, user_id, token_hash, browser, os, mobile, first_seen_at, last_seen_at, last_ip)
        VALUES (@id, @userId, @tokenHash, @browser, @os, @mobile, @now, @now, @ip)`,
     );
-    this.#byToken = db.prepare<[string], Row>("SELECT * FROM devices WHERE token_hash = ? AND revoked_at IS NULL");
-    this.#byPrevious = db.prepare<[string], Row>("SELECT * FROM devices WHERE previous_token_hash = ? AND revoked_at IS NULL");
+    this.#hashes = db.prepare<[string], { current: string; previous: string | null }>("SELECT token_hash AS current, previous_token_hash AS previous FROM devices WHERE id = ?");
     this.#byId = db.prepare<[string], Row>("SELECT * FROM devices WHERE id = ?");
     this.#forUser = db.prepare<[string], Row>("SELECT * FROM devices WHERE user_id = ? AND revoked_at IS NULL ORDER BY last_seen_at DESC");
     // Compare-and-swap on the current hash: of two requests presenting the same token, one rotates.
@@ -88,15 +86,9 @@ export class DeviceRepository {
     return r && toDevice(r);
   }
 
-  byTokenHash(hash: string): Device | undefined {
-    const r = this.#byToken.get(hash);
-    return r && toDevice(r);
-  }
-
-  /** A device whose token before its last rotation was this one. */
-  byPreviousTokenHash(hash: string): Device | undefined {
-    const r = this.#byPrevious.get(hash);
-    return r && toDevice(r);
+  /** The current token's hash and the one before the last rotation; kept out of Device on purpose. */
+  hashesOf(id: string): { current: string; previous: string | null } | undefined {
+    return this.#hashes.get(id);
   }
 
   forUser(userId: string): Device[] {

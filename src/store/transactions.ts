@@ -8,6 +8,8 @@ export interface ChallengeState {
   chosen: string | null;
   kbaSlots: number[] | null; // the two questions asked, fixed until answered
   rememberOffered: boolean; // the policy lets a passed challenge trust this device
+  deviceLimit: number | null;
+  firstFactorNow: boolean; // the password was checked in this transaction (a fresh session follows)
 }
 
 export interface Transaction {

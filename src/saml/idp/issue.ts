@@ -45,7 +45,7 @@ export function nameIdFor(ctx: IdpContext, app: App, user: User): string {
  * Issues the signed Response for a passed transaction and posts it to the app's registered
  * ACS. The transaction completes first and atomically: it issues at most one assertion.
  */
-export async function issueAssertion(ctx: IdpContext, req: Request, res: Response, passed: { tx: Transaction; user: User; session: Session }): Promise<void> {
+export async function issueAssertion(ctx: IdpContext, req: Request, res: Response, passed: { tx: Transaction; user: User; session: Session; multiFactor: boolean }): Promise<void> {
   const { tx, user, session } = passed;
   const app = tx.appId ? ctx.apps.byId(tx.appId) : undefined;
   const ip = clientIp(req);
@@ -70,7 +70,9 @@ export async function issueAssertion(ctx: IdpContext, req: Request, res: Respons
       nameIdFormat: nameIdFormats[app.nameIdFormat],
       sessionIndex,
       authnInstant: session.authTime,
-      authnContext: authnContexts.password,
+      // The login says whether a real second factor was passed in this sign-in; KBA, email
+      // codes and trusted-device skips are not multi-factor.
+      authnContext: passed.multiFactor ? authnContexts.multiFactor : authnContexts.password,
       attributes: mappedAttributes(app, user),
       now,
       lifetimeMs: ctx.config.lifetimes.assertionMs,

@@ -8,6 +8,8 @@ import { signElement } from "./sign.ts";
 
 export const authnContexts = {
   password: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+  // The REFEDS MFA profile: the widely recognised class for "more than one factor".
+  multiFactor: "https://refeds.org/profile/mfa",
 } as const;
 
 export interface Attribute {

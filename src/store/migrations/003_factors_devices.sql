@@ -47,7 +47,6 @@ CREATE TABLE devices (
   revoked_at INTEGER
 );
 CREATE INDEX devices_by_user ON devices(user_id);
-CREATE INDEX devices_by_previous ON devices(previous_token_hash);
 
 -- The challenge step of a login transaction: offered methods, the chosen one, the KBA questions
 -- asked (fixed until answered), and the methods passed in this sign-in.

@@ -1,0 +1,180 @@
+import express, { type Request, type Response } from "express";
+import { z } from "zod";
+import type { AuditLog } from "../audit/audit.ts";
+import type { Challenges } from "../challenges/registry.ts";
+import type { Challenge, ChallengeContext, Prompt } from "../challenges/types.ts";
+import type { EmailOtpChallenge } from "../challenges/email-otp.ts";
+import type { Clock } from "../clock.ts";
+import { GatehouseError, catalogue } from "../errors.ts";
+import { clientIp } from "../http/client-ip.ts";
+import type { Csrf } from "../http/csrf.ts";
+import { render } from "../http/render.ts";
+import type { ChallengeState, Transaction } from "../store/transactions.ts";
+import type { TransactionRepository } from "../store/transactions.ts";
+import type { User, UserRepository } from "../store/users.ts";
+import type { GateOutcome } from "./policy-gate.ts";
+import type { LoginThrottle } from "./throttle.ts";
+import type { TransactionService } from "./transactions.ts";
+
+export interface ChallengeStepDeps {
+  transactions: TransactionService;
+  transactionStore: TransactionRepository;
+  users: UserRepository;
+  challenges: Challenges;
+  throttle: LoginThrottle;
+  audit: AuditLog;
+  csrf: Csrf;
+  clock: Clock;
+  appName: (appId: string | null) => string | null;
+  /** Called once a method has been passed: the login completes the sign-in. */
+  passed: (req: Request, res: Response, tx: Transaction, user: User, how: { method: string; remember: boolean }) => Promise<void>;
+}
+
+/** Wrong answers across all methods before the transaction itself is ended. */
+export const maxChallengeTriesPerTransaction = 10;
+
+const base = z.object({ tx: z.string().max(64), csrf: z.string().max(128) });
+const answerForm = base.extend({
+  method: z.string().max(20),
+  code: z.string().max(20).optional(),
+  answer0: z.string().max(400).optional(),
+  answer1: z.string().max(400).optional(),
+  remember: z.literal("yes").optional(),
+});
+const chooseForm = base.extend({ method: z.string().max(20) });
+
+const parse = <T>(schema: z.ZodType<T>, body: unknown): T => {
+  const r = schema.safeParse(body);
+  if (!r.success) throw new GatehouseError("bad_request", `challenge form: ${r.error.issues.map((i) => i.path.join(".")).join(", ")}`);
+  return r.data;
+};
+
+/**
+ * The challenge step of a login transaction. Its state lives in the transaction, so a challenge
+ * passed in one tab completes only that tab's transaction, and throttles count per user and
+ * method (a new email code never resets them) and per IP.
+ */
+export class ChallengeStep {
+  readonly #d: ChallengeStepDeps;
+
+  constructor(deps: ChallengeStepDeps) {
+    this.#d = deps;
+  }
+
+  /** Hands a transaction over to the challenge the policy asked for. */
+  open(req: Request, res: Response, tx: Transaction, user: User, outcome: Extract<GateOutcome, { kind: "challenge" }>, firstFactorNow: boolean): void {
+    const state: ChallengeState = {
+      methods: outcome.methods,
+      chosen: outcome.methods.length === 1 ? (outcome.methods[0] as string) : null,
+      kbaSlots: null,
+      rememberOffered: outcome.devices.rememberOffered,
+      deviceLimit: outcome.devices.limit,
+      firstFactorNow,
+    };
+    if (!this.#d.transactionStore.setChallenge(tx.id, state)) throw new GatehouseError("transaction_not_found", "transaction closed before its challenge");
+    this.#d.audit.record({ type: "challenge.started", outcome: "info", userId: user.id, username: user.username, appId: tx.appId, ip: clientIp(req), transactionId: tx.id, detail: { methods: outcome.methods, decision: outcome.reference } });
+    res.redirect(303, `/login/challenge?tx=${encodeURIComponent(tx.id)}`);
+  }
+
+  router(): express.Router {
+    const r = express.Router();
+    r.get("/login/challenge", async (req, res) => {
+      const { tx, user, state } = this.#load(req, req.query.tx);
+      // "Use another way": back to the list, keeping everything else (the KBA pair stays fixed).
+      await this.#show(req, res, tx, user, req.query.choose === "1" && state.methods.length > 1 ? { ...state, chosen: null } : state, {});
+    });
+    r.post("/login/challenge/choose", async (req, res) => {
+      const form = parse(chooseForm, req.body);
+      const { tx, user, state } = this.#load(req, form.tx);
+      this.#d.csrf.check(req, "challenge", tx.id, form.csrf);
+      if (!state.methods.includes(form.method)) throw new GatehouseError("bad_request", `method ${form.method} not offered`);
+      const next = { ...state, chosen: form.method };
+      this.#d.transactionStore.setChallenge(tx.id, next);
+      await this.#show(req, res, tx, user, next, {});
+    });
+    r.post("/login/challenge/resend", async (req, res) => {
+      const form = parse(base, req.body);
+      const { tx, user, state } = this.#load(req, form.tx);
+      this.#d.csrf.check(req, "challenge", tx.id, form.csrf);
+      const method = this.#d.challenges.get("email-otp") as EmailOtpChallenge | undefined;
+      if (state.chosen !== "email-otp" || !method) throw new GatehouseError("bad_request", "resend without an email challenge");
+      const sent = await method.send(this.#ctx(req, tx, user, state));
+      const ip = clientIp(req);
+      this.#d.audit.record({ type: sent.sent ? "challenge.code_sent" : "challenge.throttled", outcome: sent.sent ? "info" : "failure", userId: user.id, username: user.username, appId: tx.appId, ip, transactionId: tx.id, reason: sent.sent ? "resend" : sent.reason });
+      await this.#show(req, res, tx, user, state, sent.sent ? { notice: "We sent a new code. Earlier codes no longer work." } : { error: `No new code yet: ${sent.reason}. Use the last code we sent, or try again later.` }, sent.sent ? 200 : 429);
+    });
+    r.post("/login/challenge", async (req, res) => {
+      const form = parse(answerForm, req.body);
+      const { tx, user, state } = this.#load(req, form.tx);
+      this.#d.csrf.check(req, "challenge", tx.id, form.csrf);
+      await this.#verify(req, res, tx, user, state, form);
+    });
+    return r;
+  }
+
+  #load(req: Request, txId: unknown): { tx: Transaction; user: User; state: ChallengeState } {
+    const tx = this.#d.transactions.open(req, txId);
+    const user = tx.userId ? this.#d.users.byId(tx.userId) : undefined;
+    if (tx.state !== "challenging" || !tx.challenge || !user || user.status !== "active") throw new GatehouseError("transaction_not_found", `transaction in state ${tx.state}, not challenging`);
+    return { tx, user, state: tx.challenge };
+  }
+
+  #ctx(req: Request, tx: Transaction, user: User, state: ChallengeState): ChallengeContext {
+    return { user, transactionId: tx.id, state, ip: clientIp(req), now: this.#d.clock.now() };
+  }
+
+  async #show(req: Request, res: Response, tx: Transaction, user: User, state: ChallengeState, extra: { error?: string; notice?: string }, status = 200): Promise<void> {
+    const common = { tx: tx.id, csrf: this.#d.csrf.token("challenge", tx.id), appName: this.#d.appName(tx.appId) };
+    if (!state.chosen) {
+      const options = state.methods.flatMap((id) => {
+        const m = this.#d.challenges.get(id);
+        return m ? [{ id, label: m.label }] : [];
+      });
+      return render(res, "challenge-choose", { title: "Verify it's you", ...common, options, ...extra }, status);
+    }
+    const method = this.#method(state.chosen);
+    const { prompt, state: next } = await method.begin(this.#ctx(req, tx, user, state));
+    if (JSON.stringify(next) !== JSON.stringify(state)) this.#d.transactionStore.setChallenge(tx.id, next);
+    this.#page(res, common, prompt, next, extra, status);
+  }
+
+  #page(res: Response, common: Record<string, unknown>, prompt: Prompt, state: ChallengeState, extra: { error?: string; notice?: string }, status: number): void {
+    render(res, "challenge", { title: prompt.heading, ...common, prompt, notice: extra.notice ?? prompt.notice, error: extra.error, remember: state.rememberOffered, others: state.methods.length > 1 }, status);
+  }
+
+  #method(id: string): Challenge {
+    const m = this.#d.challenges.get(id);
+    if (!m) throw new GatehouseError("internal", `unknown challenge method ${id}`);
+    return m;
+  }
+
+  async #verify(req: Request, res: Response, tx: Transaction, user: User, state: ChallengeState, form: z.infer<typeof answerForm>): Promise<void> {
+    const ip = clientIp(req);
+    const audit = { userId: user.id, username: user.username, appId: tx.appId, ip, transactionId: tx.id };
+    if (form.method !== state.chosen) throw new GatehouseError("bad_request", `answer for ${form.method}, but ${state.chosen ?? "none"} was asked`);
+    const method = this.#method(state.chosen);
+    const key = `challenge:${method.id}:${user.id}`;
+    const verdict0 = await this.#d.throttle.check(key, ip);
+    if (!verdict0.allowed) {
+      this.#d.audit.record({ type: "challenge.throttled", outcome: "failure", ...audit, reason: verdict0.reason, detail: { method: method.id } });
+      if (Number.isFinite(verdict0.retryAfterMs)) res.set("Retry-After", String(Math.ceil(verdict0.retryAfterMs / 1000)));
+      return this.#show(req, res, tx, user, state, { error: catalogue.challenge_throttled.message }, 429);
+    }
+    const answer: Record<string, string> = { code: form.code ?? "", answer0: form.answer0 ?? "", answer1: form.answer1 ?? "" };
+    const verdict = await method.verify(this.#ctx(req, tx, user, state), answer);
+    if (!verdict.ok) {
+      const n = await this.#d.throttle.failed(key, ip);
+      this.#d.audit.record({ type: "challenge.failed", outcome: "failure", ...audit, reason: verdict.reason, detail: { method: method.id, consecutiveFailures: n } });
+      if (this.#d.transactions.countAttempt(tx) > maxChallengeTriesPerTransaction) {
+        this.#d.transactions.deny(tx);
+        throw new GatehouseError("login_throttled", "challenge attempt cap for the transaction");
+      }
+      return this.#show(req, res, tx, user, state, { error: verdict.message }, 401);
+    }
+    this.#d.throttle.succeeded(key);
+    if (!this.#d.transactionStore.markPassed(tx.id, method.id)) throw new GatehouseError("transaction_not_found", "challenge already passed");
+    this.#d.audit.record({ type: "challenge.passed", outcome: "success", ...audit, detail: { method: method.id, multiFactor: method.multiFactor } });
+    const passedTx = this.#d.transactions.reload(tx);
+    await this.#d.passed(req, res, passedTx, user, { method: method.id, remember: state.rememberOffered && form.remember === "yes" });
+  }
+}

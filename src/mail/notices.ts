@@ -1,0 +1,21 @@
+import type { Logger } from "pino";
+import type { Mailer, Message } from "./mailer.ts";
+import { mailTemplates } from "./templates.ts";
+
+const when = (at: number): string => new Date(at).toISOString().slice(0, 16).replace("T", " ");
+
+/**
+ * Security notices to a user's primary email. They are sent in the background: a mail server
+ * that is down must not stop a sign-in, so a failure is logged rather than thrown.
+ */
+export function userNotices(mailer: Mailer, log: Logger) {
+  const send = (m: Message, kind: string): void => {
+    mailer.send(m).catch((err: unknown) => log.error({ err, kind }, "could not send a notice"));
+  };
+  return {
+    newDevice: (user: { email: string }, device: string, ip: string, at: number) => send(mailTemplates.newDevice(user.email, device, ip, when(at)), "new-device"),
+    cloned: (user: { email: string }, device: string, at: number) => send(mailTemplates.deviceCloned(user.email, device, when(at)), "device-cloned"),
+    factorChanged: (user: { email: string }, what: string, at: number) => send(mailTemplates.factorChanged(user.email, what, when(at)), "factor-changed"),
+  };
+}
+export type UserNotices = ReturnType<typeof userNotices>;
