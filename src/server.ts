@@ -16,7 +16,8 @@ import { EmailCodes } from "./challenges/email-codes.ts";
 import { EmailOtpChallenge } from "./challenges/email-otp.ts";
 import { KbaChallenge } from "./challenges/kba.ts";
 import { Challenges } from "./challenges/registry.ts";
-import { TotpChallenge } from "./challenges/totp.ts";
+import { TotpChallenge, TotpEnrolment } from "./challenges/totp.ts";
+import { accountRouter } from "./console/account/account.ts";
 import { SecretBox } from "./crypto/secret-box.ts";
 import { userNotices } from "./mail/notices.ts";
 import { SessionManager } from "./login/sessions.ts";
@@ -117,6 +118,25 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   app.get("/favicon.ico", (_req, res) => res.status(204).end());
   app.use(express.urlencoded({ extended: false, limit: config.limits.maxFormBytes, parameterLimit: 20 }));
   app.use(homeRouter({ sessions, apps: rt.apps, csrf, demo: config.demo }));
+  app.use(
+    accountRouter({
+      config,
+      clock,
+      sessions,
+      users: rt.users,
+      apps: rt.apps,
+      csrf,
+      audit: rt.audit,
+      challenges,
+      totp: new TotpEnrolment(rt.totp, box, "Gatehouse"),
+      kba: rt.kba,
+      emailCodes,
+      devices,
+      deviceStore: rt.devices,
+      mailer: rt.mailer,
+      notices,
+    }),
+  );
   app.use(login.router());
   app.use(challengeStep.router());
   app.use(idpRouter(idp));

@@ -79,6 +79,7 @@ function redact(value: unknown, depth = 0): unknown {
 export class AuditLog {
   readonly #insert;
   readonly #recent;
+  readonly #signIns;
   readonly #clock: Clock;
 
   constructor(db: Db, clock: Clock) {
@@ -86,6 +87,10 @@ export class AuditLog {
     this.#insert = db.prepare(
       `INSERT INTO audit_events (at, type, outcome, user_id, username, app_id, ip, transaction_id, reason, detail_json)
        VALUES (@at, @type, @outcome, @userId, @username, @appId, @ip, @transactionId, @reason, @detail)`,
+    );
+    this.#signIns = db.prepare<[{ userId: string; limit: number }], { at: string; ip: string | null; appId: string | null; outcome: string; reason: string | null }>(
+      `SELECT at, ip, app_id AS appId, outcome, reason FROM audit_events
+       WHERE user_id = @userId AND type IN ('session.started', 'policy.decided') ORDER BY id DESC LIMIT @limit`,
     );
     this.#recent = db.prepare<[number], Record<string, unknown>>(
       `SELECT id, at, type, outcome, user_id AS userId, username, app_id AS appId, ip, transaction_id AS transactionId,
@@ -108,6 +113,11 @@ export class AuditLog {
       detail: e.detail ? JSON.stringify(redact(e.detail)) : null,
     });
     return Number(lastInsertRowid);
+  }
+
+  /** A user's recent sign-ins and refusals, most recent first, for their own account page. */
+  signInsOf(userId: string, limit = 10) {
+    return this.#signIns.all({ userId, limit });
   }
 
   /** Most recent first. */

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import nodemailer, { type Transporter } from "nodemailer";
 import { randomToken } from "../crypto/tokens.ts";
@@ -13,6 +13,8 @@ export interface Message {
 export interface Mailer {
   /** Where mail goes, for start-up notices: an SMTP host or the dev outbox directory. */
   readonly destination: string;
+  /** The dev outbox directory, when mail goes there. */
+  readonly outbox: string | null;
   send(message: Message): Promise<void>;
 }
 
@@ -28,11 +30,14 @@ export function createMailer(opts: { smtpUrl: string | undefined; from: string; 
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "unix" });
   return {
     destination: `the dev outbox ${opts.outboxDir}`,
+    outbox: opts.outboxDir,
     async send(m) {
       const info = await transport.sendMail({ from: opts.from, ...m });
       mkdirSync(opts.outboxDir, { recursive: true, mode: 0o700 });
-      const name = `${new Date().toISOString().replace(/[:.]/g, "-")}-${randomToken(6)}.eml`;
-      writeFileSync(join(opts.outboxDir, name), info.message as Buffer, { mode: 0o600 });
+      const name = `${new Date().toISOString().replace(/[:.]/g, "-")}-${randomToken(6)}`;
+      writeFileSync(join(opts.outboxDir, `${name}.eml`), info.message as Buffer, { mode: 0o600 });
+      // A readable copy for the demo console's outbox page.
+      writeFileSync(join(opts.outboxDir, `${name}.json`), JSON.stringify({ at: new Date().toISOString(), to: m.to, subject: m.subject, text: m.text }), { mode: 0o600 });
     },
   };
 }
@@ -40,8 +45,33 @@ export function createMailer(opts: { smtpUrl: string | undefined; from: string; 
 function smtpMailer(transport: Transporter, destination: string, from: string): Mailer {
   return {
     destination,
+    outbox: null,
     async send(m) {
       await transport.sendMail({ from, ...m });
     },
   };
+}
+
+export interface OutboxMessage {
+  at: string;
+  to: string;
+  subject: string;
+  text: string;
+}
+
+/** The dev outbox's messages to these addresses, newest first (demo mode only). */
+export function readOutbox(dir: string, addresses: readonly string[], limit = 20): OutboxMessage[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith(".json"));
+  } catch {
+    return [];
+  }
+  const wanted = new Set(addresses.map((a) => a.toLowerCase()));
+  return names
+    .sort()
+    .reverse()
+    .map((n) => JSON.parse(readFileSync(join(dir, n), "utf8")) as OutboxMessage)
+    .filter((m) => wanted.has(m.to.toLowerCase()))
+    .slice(0, limit);
 }

@@ -1,0 +1,247 @@
+import express, { type Request, type Response } from "express";
+import { z } from "zod";
+import type { AuditLog } from "../../audit/audit.ts";
+import type { EmailCodes } from "../../challenges/email-codes.ts";
+import { maskAddress } from "../../challenges/email-codes.ts";
+import { KbaSetupError, setKba, suggestedQuestions } from "../../challenges/kba.ts";
+import type { Challenges } from "../../challenges/registry.ts";
+import type { TotpEnrolment } from "../../challenges/totp.ts";
+import type { Clock } from "../../clock.ts";
+import type { Config } from "../../config.ts";
+import { GatehouseError } from "../../errors.ts";
+import { clientIp } from "../../http/client-ip.ts";
+import type { Csrf } from "../../http/csrf.ts";
+import { render } from "../../http/render.ts";
+import { deviceName, type DeviceService } from "../../login/devices.ts";
+import type { CurrentSession, SessionManager } from "../../login/sessions.ts";
+import { readOutbox, type Mailer } from "../../mail/mailer.ts";
+import { mailTemplates } from "../../mail/templates.ts";
+import type { UserNotices } from "../../mail/notices.ts";
+import type { AppRepository } from "../../store/apps.ts";
+import type { DeviceRepository } from "../../store/devices.ts";
+import type { KbaRepository } from "../../store/factors.ts";
+import type { User, UserRepository } from "../../store/users.ts";
+
+export interface AccountDeps {
+  config: Config;
+  clock: Clock;
+  sessions: SessionManager;
+  users: UserRepository;
+  apps: AppRepository;
+  csrf: Csrf;
+  audit: AuditLog;
+  challenges: Challenges;
+  totp: TotpEnrolment;
+  kba: KbaRepository;
+  emailCodes: EmailCodes;
+  devices: DeviceService;
+  deviceStore: DeviceRepository;
+  mailer: Mailer;
+  notices: UserNotices;
+}
+
+const confirmPurpose = "confirm-alt-email";
+const csrfOnly = z.object({ csrf: z.string().max(128) });
+const form = <T extends z.ZodRawShape>(shape: T) => csrfOnly.extend(shape);
+const forms = {
+  totp: form({ pending: z.string().max(2000), code: z.string().max(20) }),
+  kba: form(Object.fromEntries([0, 1, 2].flatMap((i) => [[`q${i}`, z.string().max(400)], [`a${i}`, z.string().max(400)]])) as Record<string, z.ZodString>),
+  altEmail: form({ address: z.email().max(254) }),
+  altEmailConfirm: form({ code: z.string().max(20) }),
+};
+
+/**
+ * The end user's self-service console. Every change needs a recent sign-in, is audited and
+ * announced by mail to the user's primary address.
+ */
+export function accountRouter(d: AccountDeps): express.Router {
+  const r = express.Router();
+
+  const signedIn = (req: Request, res: Response, path: string): CurrentSession | null => {
+    const current = d.sessions.current(req);
+    if (!current) {
+      res.redirect(303, `/login?return=${encodeURIComponent(path)}`);
+      return null;
+    }
+    return current;
+  };
+  /** Changing a factor needs a sign-in at most `reauthMs` old; otherwise sign in again first. */
+  const recent = (req: Request, res: Response, path: string): CurrentSession | null => {
+    const current = signedIn(req, res, path);
+    if (!current) return null;
+    if (d.clock.now() - current.session.authTime > d.config.lifetimes.reauthMs) {
+      res.redirect(303, `/login?reauth=1&return=${encodeURIComponent(path)}`);
+      return null;
+    }
+    return current;
+  };
+  const parse = <T>(schema: z.ZodType<T>, req: Request, current: CurrentSession): T => {
+    d.csrf.check(req, "session", current.session.idHash, (req.body as Record<string, unknown> | undefined)?.csrf);
+    const parsed = schema.safeParse(req.body);
+    if (!parsed.success) throw new GatehouseError("bad_request", `account form: ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}`);
+    return parsed.data;
+  };
+  const changed = (req: Request, user: User, factor: string, change: string, what: string): void => {
+    d.audit.record({ type: "factor.changed", outcome: "success", userId: user.id, username: user.username, ip: clientIp(req), detail: { factor, change } });
+    d.notices.factorChanged(user, what, d.clock.now());
+  };
+  const csrf = (c: CurrentSession) => d.csrf.token("session", c.session.idHash);
+
+  r.get("/account", (req, res) => {
+    const current = signedIn(req, res, "/account");
+    if (!current) return;
+    const { user } = current;
+    const thisDevice = d.devices.recognise(req, user);
+    const now = d.clock.now();
+    const apps = new Map(d.apps.list().map((a) => [a.id, a.name]));
+    render(res, "account", {
+      title: "Your account",
+      user,
+      csrf: csrf(current),
+      done: typeof req.query.done === "string" ? req.query.done.slice(0, 40) : null,
+      enrolled: d.challenges.enrolled(user),
+      kbaEnabled: d.config.kba,
+      altEmail: user.altEmail,
+      devices: d.deviceStore.forUser(user.id).map((dev) => ({ ...dev, name: deviceName(dev), current: dev.id === thisDevice?.id, trusted: (dev.trustedUntil ?? 0) > now, firstSeen: iso(dev.firstSeenAt), lastSeen: iso(dev.lastSeenAt), trustedUntil: dev.trustedUntil ? iso(dev.trustedUntil) : null })),
+      thisDeviceRegistered: thisDevice !== null,
+      signIns: d.audit.signInsOf(user.id).map((e) => ({ ...e, at: e.at.slice(0, 16).replace("T", " "), app: e.appId ? (apps.get(e.appId) ?? "a removed app") : "Gatehouse", ok: e.outcome === "success" })),
+      outbox: d.config.demo && d.mailer.outbox !== null,
+    });
+  });
+
+  // Authenticator app (TOTP): shown with a QR code and the typed secret; saved after a first right code.
+  r.get("/account/totp", async (req, res) => {
+    const current = recent(req, res, "/account/totp");
+    if (!current) return;
+    const enrolment = await d.totp.start(current.user, d.clock.now());
+    render(res, "account-totp", { title: "Set up an authenticator app", csrf: csrf(current), ...enrolment, secretGroups: enrolment.secret.match(/.{1,4}/g)?.join(" ") ?? enrolment.secret, replacing: d.challenges.enrolled(current.user).includes("totp") });
+  });
+  r.post("/account/totp", async (req, res) => {
+    const current = recent(req, res, "/account/totp");
+    if (!current) return;
+    const f = parse(forms.totp, req, current);
+    const result = await d.totp.confirm(current.user, f.pending, f.code, d.clock.now());
+    if (result !== "saved") {
+      d.audit.record({ type: "factor.changed", outcome: "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: `TOTP confirmation ${result}`, detail: { factor: "totp", change: "set" } });
+      if (result === "expired") return res.redirect(303, "/account/totp");
+      const enrolment = await d.totp.start(current.user, d.clock.now());
+      return render(res, "account-totp", { title: "Set up an authenticator app", csrf: csrf(current), ...enrolment, secretGroups: enrolment.secret.match(/.{1,4}/g)?.join(" ") ?? "", error: "That code is not right. Scan this new code and try again with the code your app shows." }, 400);
+    }
+    changed(req, current.user, "totp", "set", "An authenticator app was set up for your account");
+    res.redirect(303, "/account?done=totp");
+  });
+  r.post("/account/totp/remove", (req, res) => {
+    const current = recent(req, res, "/account");
+    if (!current) return;
+    parse(csrfOnly, req, current);
+    if (d.totp.remove(current.user)) changed(req, current.user, "totp", "removed", "The authenticator app was removed from your account");
+    res.redirect(303, "/account?done=totp-removed");
+  });
+
+  // Security questions.
+  r.get("/account/kba", (req, res) => {
+    const current = recent(req, res, "/account/kba");
+    if (!current) return;
+    if (!d.config.kba) throw new GatehouseError("not_found", "KBA is switched off");
+    render(res, "account-kba", { title: "Security questions", csrf: csrf(current), suggestions: suggestedQuestions, values: { q0: suggestedQuestions[0], q1: suggestedQuestions[1], q2: suggestedQuestions[2] } });
+  });
+  r.post("/account/kba", async (req, res) => {
+    const current = recent(req, res, "/account/kba");
+    if (!current) return;
+    if (!d.config.kba) throw new GatehouseError("not_found", "KBA is switched off");
+    const f = parse(forms.kba, req, current) as Record<string, string>;
+    try {
+      await setKba(d.kba, current.user, [0, 1, 2].map((i) => ({ question: f[`q${i}`] ?? "", answer: f[`a${i}`] ?? "" })));
+    } catch (e) {
+      if (!(e instanceof KbaSetupError)) throw e;
+      return render(res, "account-kba", { title: "Security questions", csrf: csrf(current), suggestions: suggestedQuestions, values: { q0: f.q0, q1: f.q1, q2: f.q2 }, error: e.message }, 400);
+    }
+    changed(req, current.user, "kba", "set", "Your security questions were changed");
+    res.redirect(303, "/account?done=kba");
+  });
+
+  // Alternate email: used only once a code sent to it came back.
+  r.get("/account/alt-email", (req, res) => {
+    const current = recent(req, res, "/account/alt-email");
+    if (!current) return;
+    render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: "address", current: current.user.altEmail });
+  });
+  r.post("/account/alt-email", async (req, res) => {
+    const current = recent(req, res, "/account/alt-email");
+    if (!current) return;
+    const f = parse(forms.altEmail, req, current);
+    const address = f.address.trim();
+    if (address.toLowerCase() === current.user.email.toLowerCase()) {
+      return render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: "address", current: current.user.altEmail, error: "Use an address other than your primary email." }, 400);
+    }
+    const sent = await d.emailCodes.send(current.user.id, confirmPurpose, address, d.clock.now(), (code) => mailTemplates.confirmAddress(address, code, d.emailCodes.minutes));
+    d.audit.record({ type: sent.sent ? "challenge.code_sent" : "challenge.throttled", outcome: sent.sent ? "info" : "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: sent.sent ? "confirm alternate email" : sent.reason });
+    if (!sent.sent) return render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: "address", current: current.user.altEmail, error: `No code sent: ${sent.reason}. Try again later.` }, 429);
+    render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: "code", masked: maskAddress(address), minutes: d.emailCodes.minutes });
+  });
+  r.post("/account/alt-email/confirm", (req, res) => {
+    const current = recent(req, res, "/account/alt-email");
+    if (!current) return;
+    const f = parse(forms.altEmailConfirm, req, current);
+    const address = d.emailCodes.addressOf(current.user.id, confirmPurpose);
+    const result = d.emailCodes.check(current.user.id, confirmPurpose, f.code, d.clock.now());
+    if (result !== "ok" || !address) {
+      d.audit.record({ type: "factor.changed", outcome: "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: `alternate email code ${result}`, detail: { factor: "alt-email", change: "set" } });
+      return render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: result === "wrong" ? "code" : "address", masked: address ? maskAddress(address) : "", minutes: d.emailCodes.minutes, current: current.user.altEmail, error: result === "wrong" ? "That code is not right." : "That code can no longer be used. Ask for a new one." }, 400);
+    }
+    d.users.setAltEmail(current.user.id, address, d.clock.now());
+    changed(req, current.user, "alt-email", "set", `Your alternate email was set to ${maskAddress(address)}`);
+    res.redirect(303, "/account?done=alt-email");
+  });
+  r.post("/account/alt-email/remove", (req, res) => {
+    const current = recent(req, res, "/account");
+    if (!current) return;
+    parse(csrfOnly, req, current);
+    d.users.setAltEmail(current.user.id, null, d.clock.now());
+    changed(req, current.user, "alt-email", "removed", "Your alternate email was removed");
+    res.redirect(303, "/account?done=alt-email-removed");
+  });
+
+  // Devices.
+  r.post("/account/devices/this/trust", (req, res) => {
+    const current = recent(req, res, "/account");
+    if (!current) return;
+    parse(csrfOnly, req, current);
+    // Added on purpose, after a recent sign-in: registered even over a policy's device limit.
+    const device = d.devices.afterSignIn(req, res, current.user, { limit: null, trust: true, transactionId: "" });
+    if (device) changed(req, current.user, "device", "trusted", `This device (${deviceName(device)}) was added as a trusted device`);
+    res.redirect(303, "/account?done=device-trusted");
+  });
+  r.post("/account/devices/:id/:action", (req, res) => {
+    const current = recent(req, res, "/account");
+    if (!current) return;
+    parse(csrfOnly, req, current);
+    const { id, action } = req.params;
+    const device = d.deviceStore.byId(id);
+    if (!device || device.userId !== current.user.id || device.revokedAt !== null) throw new GatehouseError("not_found", "device of another user or removed");
+    const ip = clientIp(req);
+    if (action === "trust") d.devices.trust(current.user, device.id, { ip });
+    else if (action === "untrust") {
+      d.deviceStore.setTrust(device.id, current.user.id, null);
+      d.audit.record({ type: "device.untrusted", outcome: "success", userId: current.user.id, username: current.user.username, ip, detail: { deviceId: device.id } });
+    } else if (action === "remove") {
+      d.deviceStore.revoke(device.id, current.user.id, d.clock.now());
+      d.audit.record({ type: "device.revoked", outcome: "success", userId: current.user.id, username: current.user.username, ip, reason: "removed by its owner", detail: { deviceId: device.id } });
+    } else throw new GatehouseError("not_found", `device action ${action.slice(0, 20)}`);
+    changed(req, current.user, "device", action, `The device "${deviceName(device)}" was ${action === "remove" ? "removed" : action === "trust" ? "trusted" : "no longer trusted"}`);
+    res.redirect(303, `/account?done=device-${action}`);
+  });
+
+  // Demo mode without SMTP: the mail Gatehouse would have sent to this user.
+  r.get("/account/outbox", (req, res) => {
+    const current = signedIn(req, res, "/account/outbox");
+    if (!current) return;
+    if (!d.config.demo || !d.mailer.outbox) throw new GatehouseError("not_found", "outbox outside demo mode");
+    const pending = d.emailCodes.addressOf(current.user.id, confirmPurpose);
+    const addresses = [current.user.email, current.user.altEmail, pending].filter((a): a is string => !!a);
+    render(res, "account-outbox", { title: "Demo outbox", messages: readOutbox(d.mailer.outbox, addresses) });
+  });
+  return r;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 16).replace("T", " ");
