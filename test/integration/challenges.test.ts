@@ -10,10 +10,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateSync } from "otplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Browser, readForm, type Page } from "../helpers/client.ts";
 import { startGatehouse, type TestGatehouse } from "../helpers/gatehouse.ts";
+import { journeys } from "../helpers/journeys.ts";
 import { codeIn, startSmtp } from "../helpers/smtp.ts";
 import { makeSp, readIdpMetadata, type TestSp } from "../helpers/sp.ts";
 
@@ -38,39 +38,17 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const url = (p: string) => new URL(p, gh.url).toString();
-let ipCounter = 10;
-/** A browser behind the trusted proxy, from an address of its own. */
-const browser = () => new Browser({ "x-forwarded-for": `198.51.100.${ipCounter++}` });
-const totpNow = (secret: string, offsetSteps = 0) => generateSync({ secret, epoch: Math.floor(gh.clock.now() / 1000) + offsetSteps * 30 });
+const j = journeys(() => gh, password);
+const { url, totpNow, browser } = j;
+const accountSession = (username: string) => j.accountSession(browser(), username);
+const enrolTotp = j.enrolTotp;
+const accepted = (page: Page) => j.accepted(sp, page);
 
-/** Signs in to Gatehouse itself (the default login policy: password only) and opens a page. */
-async function accountSession(username: string): Promise<Browser> {
-  const b = browser();
-  const login = await b.follow(url("/login"));
-  const done = await b.submit(readForm(login), { username, password });
-  expect(done.status).toBe(303);
-  return b;
-}
-
-async function enrolTotp(b: Browser): Promise<string> {
-  const page = await b.request(url("/account/totp"));
-  expect(page.status).toBe(200);
-  expect(page.body).toContain("<svg");
-  const secret = (/id="totp-secret">([A-Z2-7 ]+)</.exec(page.body)?.[1] ?? "").replace(/ /g, "");
-  expect(secret).toMatch(/^[A-Z2-7]{32}$/);
-  const saved = await b.submit(readForm(page), { code: totpNow(secret) });
-  expect(saved.status).toBe(303);
-  return secret;
-}
-
-/** From the app to the first page after the password. */
+/** From the app to the first page after the password: here, always the challenge. */
 async function toChallenge(b: Browser, username: string): Promise<Page> {
-  const start = await b.follow(await sp.saml.getAuthorizeUrlAsync("relay", undefined, {}));
-  const after = await b.submit(readForm(start), { username, password });
-  expect(after.status).toBe(303);
-  expect(after.headers.get("location")).toMatch(/^\/login\/challenge\?tx=/);
-  return b.follow(url(after.headers.get("location") as string));
+  const page = await j.signIn(b, sp, username);
+  expect(page.url).toMatch(/\/login\/challenge\?tx=/);
+  return page;
 }
 
 async function choose(b: Browser, page: Page, method: string): Promise<Page> {
@@ -78,14 +56,6 @@ async function choose(b: Browser, page: Page, method: string): Promise<Page> {
   const form = forms.find((f) => f.fields.method === method);
   if (!form) throw new Error(`method ${method} not offered: ${page.body.slice(0, 800)}`);
   return b.submit(form);
-}
-
-async function accepted(page: Page): Promise<{ nameId: string | undefined; xml: string }> {
-  expect(page.status).toBe(200);
-  const form = readForm(page);
-  const response = form.fields.SAMLResponse as string;
-  const { profile } = await sp.saml.validatePostResponseAsync({ SAMLResponse: response });
-  return { nameId: profile?.nameID, xml: Buffer.from(response, "base64").toString("utf8") };
 }
 
 const audits = (type: string, n = 30) => gh.rt.audit.recent(n).filter((e) => e.type === type);

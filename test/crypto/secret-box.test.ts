@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { SecretBox } from "../../src/crypto/secret-box.ts";
+
+const box = new SecretBox(Buffer.alloc(32, 1));
+
+describe("sealed secrets", () => {
+  it("open with the same key and context", () => {
+    expect(box.open(box.seal("JBSWY3DPEHPK3PXP", "totp:u1"), "totp:u1")).toBe("JBSWY3DPEHPK3PXP");
+  });
+
+  it.each([
+    ["another user's context (a copied row)", (s: string) => s, "totp:u2"],
+    ["a flipped ciphertext byte", (s: string) => s.slice(0, -2) + (s.at(-2) === "A" ? "B" : "A") + s.slice(-1), "totp:u1"],
+    ["a truncated value", (s: string) => s.split(".").slice(0, 3).join("."), "totp:u1"],
+    ["an unknown version", (s: string) => s.replace(/^v1/, "v9"), "totp:u1"],
+  ])("refuse %s", (_name, mangle, context) => {
+    expect(box.open(mangle(box.seal("JBSWY3DPEHPK3PXP", "totp:u1")), context)).toBeNull();
+  });
+
+  it("refuse a value sealed under another key", () => {
+    expect(new SecretBox(Buffer.alloc(32, 2)).open(box.seal("x", "c"), "c")).toBeNull();
+  });
+});
