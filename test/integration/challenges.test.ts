@@ -41,7 +41,7 @@ afterAll(async () => {
 const j = journeys(() => gh, password);
 const { url, totpNow, browser } = j;
 const accountSession = (username: string) => j.accountSession(browser(), username);
-const enrolTotp = j.enrolTotp;
+const enrolTotp = (b: Browser) => j.enrolTotp(b);
 const accepted = (page: Page) => j.accepted(sp, page);
 
 /** From the app to the first page after the password: here, always the challenge. */
