@@ -90,7 +90,8 @@ export class AuditLog {
     );
     this.#signIns = db.prepare<[{ userId: string; limit: number }], { at: string; ip: string | null; appId: string | null; outcome: string; reason: string | null }>(
       `SELECT at, ip, app_id AS appId, outcome, reason FROM audit_events
-       WHERE user_id = @userId AND type IN ('session.started', 'policy.decided') ORDER BY id DESC LIMIT @limit`,
+       WHERE user_id = @userId AND (type IN ('session.started', 'saml.response.issued') OR (type = 'policy.decided' AND outcome = 'failure'))
+       ORDER BY id DESC LIMIT @limit`,
     );
     this.#recent = db.prepare<[number], Record<string, unknown>>(
       `SELECT id, at, type, outcome, user_id AS userId, username, app_id AS appId, ip, transaction_id AS transactionId,
@@ -115,7 +116,7 @@ export class AuditLog {
     return Number(lastInsertRowid);
   }
 
-  /** A user's recent sign-ins and refusals, most recent first, for their own account page. */
+  /** A user's recent sign-ins (to Gatehouse and to apps) and refusals, most recent first, for their own account page. */
   signInsOf(userId: string, limit = 10) {
     return this.#signIns.all({ userId, limit });
   }

@@ -104,6 +104,7 @@ export function accountRouter(d: AccountDeps): express.Router {
       altEmail: user.altEmail,
       devices: d.deviceStore.forUser(user.id).map((dev) => ({ ...dev, name: deviceName(dev), current: dev.id === thisDevice?.id, trusted: (dev.trustedUntil ?? 0) > now, firstSeen: iso(dev.firstSeenAt), lastSeen: iso(dev.lastSeenAt), trustedUntil: dev.trustedUntil ? iso(dev.trustedUntil) : null })),
       thisDeviceRegistered: thisDevice !== null,
+      thisDeviceTrusted: (thisDevice?.trustedUntil ?? 0) > now,
       signIns: d.audit.signInsOf(user.id).map((e) => ({ ...e, at: e.at.slice(0, 16).replace("T", " "), app: e.appId ? (apps.get(e.appId) ?? "a removed app") : "Gatehouse", ok: e.outcome === "success" })),
       outbox: d.config.demo && d.mailer.outbox !== null,
     });
