@@ -128,7 +128,7 @@ async function serve(config: Config): Promise<void> {
     registerDemoApp(rt.apps, config, systemClock.now());
     notices.push(`demo mode is on: ${config.baseUrl}/demo is a built-in app to click through (GATEHOUSE_DEMO=false turns it off)`);
   }
-  if (!config.smtpUrl) notices.push("no GATEHOUSE_SMTP_URL: Gatehouse sends no mail");
+  if (!config.smtpUrl) notices.push(`no GATEHOUSE_SMTP_URL: mail (sign-in codes, notices) goes to ${rt.mailer.destination}${config.demo ? `, shown at ${config.baseUrl}/account/outbox` : ""}`);
   const loaded = rt.policies.list().filter((p) => p.source !== "built in");
   console.log(`Policies: ${loaded.length ? loaded.map((p) => `${p.name} v${p.version}`).join(", ") : "none"} from ${config.policiesDir}; default login policy: ${rt.loginPolicies.forApp(null).policyName}`);
   for (const n of notices) console.log(`NOTICE: ${n}`);

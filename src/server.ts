@@ -12,13 +12,8 @@ import { LoginFlow } from "./login/flow.ts";
 import { PolicyGate } from "./login/policy-gate.ts";
 import { ChallengeStep } from "./login/challenge-step.ts";
 import { DeviceService } from "./login/devices.ts";
-import { EmailCodes } from "./challenges/email-codes.ts";
-import { EmailOtpChallenge } from "./challenges/email-otp.ts";
-import { KbaChallenge } from "./challenges/kba.ts";
-import { Challenges } from "./challenges/registry.ts";
-import { TotpChallenge, TotpEnrolment } from "./challenges/totp.ts";
+import { buildChallenges } from "./challenges/build.ts";
 import { accountRouter } from "./console/account/account.ts";
-import { SecretBox } from "./crypto/secret-box.ts";
 import { userNotices } from "./mail/notices.ts";
 import { SessionManager } from "./login/sessions.ts";
 import { LoginThrottle } from "./login/throttle.ts";
@@ -46,9 +41,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   const throttle = await LoginThrottle.create(rt.db, clock);
   assignmentsResolve(rt);
   const notices = userNotices(rt.mailer, rt.log);
-  const box = new SecretBox(rt.keys.factorKey);
-  const emailCodes = new EmailCodes(rt.emailCodes, rt.mailer, rt.keys.serverSecret, config.lifetimes.emailCodeMs);
-  const challenges = new Challenges([new TotpChallenge(rt.totp, box), new KbaChallenge(rt.kba, config.kba), new EmailOtpChallenge(emailCodes)]);
+  const { challenges, emailCodes, totpEnrolment } = buildChallenges({ config, totp: rt.totp, kba: rt.kba, emailCodes: rt.emailCodes, mailer: rt.mailer, serverSecret: rt.keys.serverSecret, factorKey: rt.keys.factorKey });
   const devices = new DeviceService({ repo: rt.devices, cookies, clock, audit: rt.audit, notices, lifetimes: config.lifetimes });
   const gate = new PolicyGate({
     policies: rt.policies,
@@ -128,7 +121,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
       csrf,
       audit: rt.audit,
       challenges,
-      totp: new TotpEnrolment(rt.totp, box, "Gatehouse"),
+      totp: totpEnrolment,
       kba: rt.kba,
       emailCodes,
       devices,

@@ -5,6 +5,7 @@ import { explain } from "../policy/explain.ts";
 import { displayPath, loadPolicyFiles, PolicyLoadError } from "../policy/load.ts";
 import { resolveForUser } from "../policy/resolve.ts";
 import type { Runtime } from "../runtime.ts";
+import { buildChallenges } from "../challenges/build.ts";
 import { UsageError } from "./apps.ts";
 
 /** `policy check`: every error of every file, then a non-zero exit if there was one. */
@@ -86,8 +87,11 @@ export function simulate(rt: Runtime, o: SimulateOptions): string[] {
     ...explain(decision, lp.mode),
   ];
   if (decision.action === "challenge") {
-    const r = resolveForUser(decision, { deviceTrusted: device === "trusted", enrolled: [] });
-    lines.push(`For ${user.username}: ${r.effective.toUpperCase()}${r.note ? ` — ${r.note}` : ""}.`);
+    const { challenges } = buildChallenges({ config: rt.config, totp: rt.totp, kba: rt.kba, emailCodes: rt.emailCodes, mailer: rt.mailer, serverSecret: rt.keys.serverSecret, factorKey: rt.keys.factorKey });
+    const enrolled = challenges.enrolled(user);
+    const r = resolveForUser(decision, { deviceTrusted: device === "trusted", enrolled });
+    lines.push(`${user.username} has set up: ${enrolled.join(", ") || "nothing"}.`);
+    lines.push(`For ${user.username}: ${r.effective.toUpperCase()}${r.effective === "challenge" ? ` with ${r.usable.join(" or ")}` : ""}${r.note ? ` — ${r.note}` : ""}.`);
   }
   return lines;
 }

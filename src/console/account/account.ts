@@ -107,6 +107,7 @@ export function accountRouter(d: AccountDeps): express.Router {
       thisDeviceTrusted: (thisDevice?.trustedUntil ?? 0) > now,
       signIns: d.audit.signInsOf(user.id).map((e) => ({ ...e, at: e.at.slice(0, 16).replace("T", " "), app: e.appId ? (apps.get(e.appId) ?? "a removed app") : "Gatehouse", ok: e.outcome === "success" })),
       outbox: d.config.demo && d.mailer.outbox !== null,
+      apps: [...apps].map(([id, name]) => ({ id, name })),
     });
   });
 
