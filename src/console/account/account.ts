@@ -112,11 +112,16 @@ export function accountRouter(d: AccountDeps): express.Router {
   });
 
   // Authenticator app (TOTP): shown with a QR code and the typed secret; saved after a first right code.
+  /** A fresh seed every time the page is shown: a seed is never shown twice. */
+  const totpPage = async (res: Response, current: CurrentSession, error?: string): Promise<void> => {
+    const enrolment = await d.totp.start(current.user, d.clock.now());
+    const secretGroups = enrolment.secret.match(/.{1,4}/g)?.join(" ") ?? enrolment.secret;
+    render(res, "account-totp", { title: "Set up an authenticator app", csrf: csrf(current), ...enrolment, secretGroups, replacing: d.challenges.enrolled(current.user).includes("totp"), error }, error ? 400 : 200);
+  };
   r.get("/account/totp", async (req, res) => {
     const current = recent(req, res, "/account/totp");
     if (!current) return;
-    const enrolment = await d.totp.start(current.user, d.clock.now());
-    render(res, "account-totp", { title: "Set up an authenticator app", csrf: csrf(current), ...enrolment, secretGroups: enrolment.secret.match(/.{1,4}/g)?.join(" ") ?? enrolment.secret, replacing: d.challenges.enrolled(current.user).includes("totp") });
+    await totpPage(res, current);
   });
   r.post("/account/totp", async (req, res) => {
     const current = recent(req, res, "/account/totp");
@@ -126,8 +131,7 @@ export function accountRouter(d: AccountDeps): express.Router {
     if (result !== "saved") {
       d.audit.record({ type: "factor.changed", outcome: "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: `TOTP confirmation ${result}`, detail: { factor: "totp", change: "set" } });
       if (result === "expired") return res.redirect(303, "/account/totp");
-      const enrolment = await d.totp.start(current.user, d.clock.now());
-      return render(res, "account-totp", { title: "Set up an authenticator app", csrf: csrf(current), ...enrolment, secretGroups: enrolment.secret.match(/.{1,4}/g)?.join(" ") ?? "", error: "That code is not right. Scan this new code and try again with the code your app shows." }, 400);
+      return totpPage(res, current, "That code is not right. Scan this new code and try again with the code your app shows.");
     }
     changed(req, current.user, "totp", "set", "An authenticator app was set up for your account");
     res.redirect(303, "/account?done=totp");
