@@ -41,13 +41,18 @@ export class KbaChallenge implements Challenge {
 
   begin(ctx: ChallengeContext) {
     const answers = this.#repo.get(ctx.user.id);
-    // The pair is drawn once per transaction and kept: reloading never offers an easier pair.
-    let slots = ctx.state.kbaSlots;
-    if (!slots || slots.some((s) => !answers.some((a) => a.slot === s))) {
+    // The pair is drawn once per account and kept until answered right: neither reloading nor
+    // starting another sign-in offers an easier pair.
+    const draw = (): number[] => {
       const all = answers.map((a) => a.slot);
       const picked: number[] = [];
       while (picked.length < kbaLimits.asked && all.length) picked.push(all.splice(randomInt(all.length), 1)[0] as number);
-      slots = picked.sort((a, b) => a - b);
+      return picked.sort((a, b) => a - b);
+    };
+    let slots = this.#repo.pendingPair(ctx.user.id, draw);
+    if (slots.some((s) => !answers.some((a) => a.slot === s))) {
+      this.#repo.clearPendingPair(ctx.user.id);
+      slots = this.#repo.pendingPair(ctx.user.id, draw);
     }
     const fields = slots.map((slot, i) => ({ name: `answer${i}`, label: answers.find((a) => a.slot === slot)?.question ?? "", autocomplete: "off", maxlength: kbaLimits.maxAnswer }));
     return Promise.resolve({
@@ -68,7 +73,10 @@ export class KbaChallenge implements Challenge {
       }),
     );
     const right = results.filter(Boolean).length;
-    if (right === kbaLimits.asked) return { ok: true };
+    if (right === kbaLimits.asked) {
+      this.#repo.clearPendingPair(ctx.user.id);
+      return { ok: true };
+    }
     return { ok: false, reason: `KBA: ${right} of ${kbaLimits.asked} answers right`, message: "Those answers do not match the ones you set up." };
   }
 }

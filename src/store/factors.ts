@@ -56,10 +56,17 @@ export class KbaRepository {
   readonly #get;
   readonly #clear;
   readonly #insert;
+  readonly #pending;
+  readonly #setPending;
+  readonly #clearPending;
   readonly #db: Db;
 
   constructor(db: Db) {
     this.#db = db;
+    this.#pending = db.prepare<[string], { slots: string }>("SELECT slots_json AS slots FROM kba_pending WHERE user_id = ?");
+    // First draw wins: two tabs drawing at once end up asking the same pair.
+    this.#setPending = db.prepare<[string, string]>("INSERT OR IGNORE INTO kba_pending (user_id, slots_json) VALUES (?, ?)");
+    this.#clearPending = db.prepare<[string]>("DELETE FROM kba_pending WHERE user_id = ?");
     this.#get = db.prepare<[string], KbaAnswer>("SELECT slot, question, answer_hash AS answerHash FROM kba_answers WHERE user_id = ? ORDER BY slot");
     this.#clear = db.prepare<[string]>("DELETE FROM kba_answers WHERE user_id = ?");
     this.#insert = db.prepare<[{ userId: string; slot: number; question: string; answerHash: string }]>(
@@ -75,11 +82,25 @@ export class KbaRepository {
   replace(userId: string, answers: readonly Omit<KbaAnswer, "slot">[]): void {
     this.#db.transaction(() => {
       this.#clear.run(userId);
+      this.#clearPending.run(userId);
       answers.forEach((a, slot) => this.#insert.run({ userId, slot, question: a.question, answerHash: a.answerHash }));
     })();
   }
 
   remove(userId: string): void {
     this.#clear.run(userId);
+    this.#clearPending.run(userId);
+  }
+
+  /** The pair of slots drawn for this account and not yet answered right, drawing one if there is none. */
+  pendingPair(userId: string, draw: () => number[]): number[] {
+    const existing = this.#pending.get(userId);
+    if (existing) return JSON.parse(existing.slots) as number[];
+    this.#setPending.run(userId, JSON.stringify(draw()));
+    return JSON.parse((this.#pending.get(userId) as { slots: string }).slots) as number[];
+  }
+
+  clearPendingPair(userId: string): void {
+    this.#clearPending.run(userId);
   }
 }

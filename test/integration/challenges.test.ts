@@ -113,14 +113,20 @@ describe("security questions (KBA)", () => {
     return Object.fromEntries(labels.map((l, i) => [l[1] as string, i === wrong ? "nope" : (answers[(l[2] as string).replace(/&#39;/g, "'")] as string)]));
   };
 
-  it("asks two of the three, keeps the same pair on reload, and accepts normalised answers", async () => {
+  const asked = (page: Page) => [...page.body.matchAll(/<label for="f-answer\d">([^<]+)</g)].map((m) => m[1]);
+
+  it("asks two of the three, keeps the same pair on reload and in another sign-in, and accepts normalised answers", async () => {
     const b = browser();
     const page = await toChallenge(b, "kim");
     expect(page.body).toContain("Answer your security questions");
     const again = await b.request(page.url);
-    expect([...again.body.matchAll(/<label for="f-answer\d">([^<]+)</g)].map((m) => m[1])).toEqual([...page.body.matchAll(/<label for="f-answer\d">([^<]+)</g)].map((m) => m[1]));
+    expect(asked(again)).toEqual(asked(page));
+    for (let i = 0; i < 3; i++) expect(asked(await toChallenge(browser(), "kim"))).toEqual(asked(page));
+    const pending = () => (gh.rt.db.prepare("SELECT count(*) AS n FROM kba_pending").get() as { n: number }).n;
+    expect(pending()).toBe(1); // the pair is the account's, until answered right
     const { nameId, xml } = await accepted(await b.submit(readForm(again), fill(again)));
     expect(nameId).toBe("kim@example.com");
+    expect(pending()).toBe(0);
     // Not a second factor: the assertion must not claim multi-factor.
     expect(xml).toContain("PasswordProtectedTransport");
     expect(xml).not.toContain("refeds.org/profile/mfa");

@@ -18,6 +18,13 @@ CREATE TABLE kba_answers (
   PRIMARY KEY (user_id, slot)
 );
 
+-- The two questions drawn for an account, kept until answered right: starting another sign-in
+-- never draws an easier pair.
+CREATE TABLE kba_pending (
+  user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+  slots_json TEXT NOT NULL
+);
+
 -- One-time codes sent by email, for one purpose: a login transaction or confirming an address.
 CREATE TABLE email_codes (
   id TEXT PRIMARY KEY,
