@@ -59,7 +59,9 @@ export function demoRouter(deps: { config: Config; db: Db; key: SigningKey; cloc
     audience: entityId,
     wantAssertionsSigned: true,
     wantAuthnResponseSigned: true,
-    validateInResponseTo: ValidateInResponseTo.always,
+    // The demo app is also in the app launcher, so it takes IdP-initiated (unsolicited) responses;
+    // a response that names a request must still name one this app sent.
+    validateInResponseTo: ValidateInResponseTo.ifPresent,
     requestIdExpirationPeriodMs: config.lifetimes.transactionMs,
     acceptedClockSkewMs: 5_000,
     identifierFormat: nameIdFormats.email,
