@@ -254,6 +254,23 @@ describe("the challenge step", () => {
     expect(b.cookies.has("gh_session")).toBe(false);
   });
 
+  it("throttles wrong answers per IP as well, across accounts", async () => {
+    await gh.addUser("ivy", password, { email: "ivy@example.com" });
+    const secret = await enrolTotp(await accountSession("ivy"));
+    const b = browser(); // one IP for everything below
+    // 19 failed sign-ins from this IP, spread over unknown accounts and several transactions…
+    for (let t = 0; t < 4; t++) {
+      let page = await b.follow(await sp.saml.getAuthorizeUrlAsync("", undefined, {}));
+      for (let i = 0; i < (t < 3 ? 5 : 4); i++) page = await b.submit(readForm(page), { username: `ghost${t}${i}`, password: "wrong password here" });
+    }
+    // …then one wrong code reaches the IP's limit of 20, and even the right code waits.
+    const page = await toChallenge(b, "ivy");
+    expect((await b.submit(readForm(page), { code: "000000" })).status).toBe(401);
+    const blocked = await b.submit(readForm(page), { code: totpNow(secret, 1) });
+    expect(blocked.status).toBe(429);
+    expect(audits("challenge.throttled")[0]).toMatchObject({ username: "ivy", reason: "IP failure rate" });
+  });
+
   it("refuses a challenge answer with a wrong CSRF token or from another browser", async () => {
     const b = browser();
     const page = await toChallenge(b, "tess");

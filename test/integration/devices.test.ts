@@ -156,4 +156,28 @@ describe("trusted devices", () => {
     expect(forged.status).toBe(404);
     expect(devicesOf("ada")).toHaveLength(1);
   });
+
+  it("stop being trusted after 30 days", async () => {
+    await gh.addUser("fay", password, { email: "fay@example.com" });
+    const b = j.browser();
+    const secret = await j.enrolTotp(await j.accountSession(b, "fay"));
+    // Gatehouse's own sign-in under the same policy: no app, so the clock can move a month.
+    gh.rt.loginPolicies.assign("default", "remember", "enforce", gh.clock.now());
+    try {
+      const signInToGatehouse = async () => {
+        b.cookies.delete("gh_session");
+        const login = await b.follow(j.url("/login"));
+        return b.follow(j.url((await b.submit(readForm(login), { username: "fay", password })).headers.get("location") ?? "/"));
+      };
+      const challenge = await signInToGatehouse();
+      expect(challenge.body).toContain("Remember this device");
+      await b.submit(readForm(challenge), { code: j.totpNow(secret, 1), remember: "yes" });
+      expect((await signInToGatehouse()).body).toContain("Hello,"); // trusted: no challenge
+      gh.clock.advance(30 * 86_400_000 + 60_000);
+      expect((await signInToGatehouse()).body).toContain("Enter the code from your authenticator app");
+      expect(lastDecision()?.detail).toMatchObject({ device: { known: true, trusted: false } });
+    } finally {
+      gh.rt.loginPolicies.assign("default", "first-factor-only", "enforce", gh.clock.now());
+    }
+  });
 });
