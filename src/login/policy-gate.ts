@@ -59,7 +59,7 @@ export class PolicyGate {
     const facts = this.#d.deviceFacts(req, user);
     const base = { userId: user.id, username: user.username, appId: tx.appId, ip, transactionId: tx.id };
     const refuse = (reason: string, detail: Record<string, unknown>): GateOutcome => {
-      const id = this.#d.audit.record({ type: "policy.decided", outcome: "failure", ...base, reason, detail: { loginPolicy: loginPolicy.scope, policy: loginPolicy.policyName, mode: "enforce", action: "deny", ...detail } });
+      const id = this.#d.audit.record({ type: "policy.decided", outcome: "failure", ...base, reason, detail: { loginPolicy: loginPolicy.scope, policy: loginPolicy.policyName, mode: loginPolicy.mode, action: "deny", effective: "deny", enforced: true, note: "refused whatever the mode: the login policy cannot be applied", ...detail } });
       return { kind: "deny", message: null, reference: `P-${id}`, why: "policy" };
     };
     if (!loginPolicy.firstFactors.includes(factor)) return refuse(`first factor ${factor} is not allowed for this app`, {});
