@@ -56,9 +56,10 @@ const schema = z
       .url({ protocol: /^smtps?$/, message: "must be an smtp:// or smtps:// URL" })
       .optional(),
     mailFrom: z.string().min(3).max(200).optional(),
+    // Off unless an admin opts in: KBA is not an acceptable authenticator (NIST, ASVS 6.4.2).
     kba: z
       .union([z.boolean(), z.enum(["true", "false", "1", "0", "on", "off"])])
-      .default(true)
+      .default(false)
       .transform((v) => v === true || v === "true" || v === "1" || v === "on"),
     demo: z
       .union([z.boolean(), z.enum(["true", "false", "1", "0", "on", "off"])])
@@ -77,7 +78,7 @@ export interface Config {
   readonly trustedProxies: readonly string[];
   readonly smtpUrl: string | undefined;
   readonly mailFrom: string;
-  /** Knowledge-based questions offered at all (admins may switch them off). */
+  /** Knowledge-based questions offered at all: off by default, an admin opts in. */
   readonly kba: boolean;
   readonly demo: boolean;
   readonly logLevel: string;
@@ -147,7 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       emailCodeMs: 10 * 60_000,
       deviceTrustMs: 30 * 24 * 60 * 60_000, // "remember this device" lasts 30 days
       deviceCookieMs: 400 * 24 * 60 * 60_000, // the longest a browser keeps a cookie
-      reauthMs: 10 * 60_000, // changing a factor needs a sign-in at most this old
+      reauthMs: 5 * 60_000, // changing a factor needs a sign-in at most this old (SECURITY.md B.7)
     },
   });
 }

@@ -37,7 +37,10 @@ Starts Gatehouse. Configuration comes from the environment:
   GATEHOUSE_HOST            address to listen on (default 127.0.0.1)
   GATEHOUSE_DATA_DIR        database and keys (default ./data)
   GATEHOUSE_TRUSTED_PROXIES CIDRs of reverse proxies whose X-Forwarded-For is believed
-  GATEHOUSE_SMTP_URL        smtp(s):// URL for mail
+  GATEHOUSE_SMTP_URL        smtp(s):// URL for mail (without it: data/outbox)
+  GATEHOUSE_MAIL_FROM       sender of Gatehouse's mail
+  GATEHOUSE_KBA             offer security questions: false (default) or true
+  GATEHOUSE_POLICIES_DIR    policies as code (default ./policies)
   GATEHOUSE_DEMO            built-in demo app: true (default) or false
   GATEHOUSE_CONFIG          optional JSON file with the same settings`,
   "user add": `Usage: node src/main.ts user add USERNAME --email EMAIL [--first-name F] [--last-name L] [--group G ...] [--admin] [--password-stdin]
@@ -129,6 +132,7 @@ async function serve(config: Config): Promise<void> {
     notices.push(`demo mode is on: ${config.baseUrl}/demo is a built-in app to click through (GATEHOUSE_DEMO=false turns it off)`);
   }
   if (!config.smtpUrl) notices.push(`no GATEHOUSE_SMTP_URL: mail (sign-in codes, notices) goes to ${rt.mailer.destination}${config.demo ? `, shown at ${config.baseUrl}/account/outbox` : ""}`);
+  if (config.kba) notices.push("GATEHOUSE_KBA is on: security questions are offered as a challenge. They are a knowledge check, not a second factor, and are never asserted as multi-factor.");
   const loaded = rt.policies.list().filter((p) => p.source !== "built in");
   console.log(`Policies: ${loaded.length ? loaded.map((p) => `${p.name} v${p.version}`).join(", ") : "none"} from ${config.policiesDir}; default login policy: ${rt.loginPolicies.forApp(null).policyName}`);
   for (const n of notices) console.log(`NOTICE: ${n}`);

@@ -83,6 +83,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
       csrf,
       clock,
       appName: (id) => (id ? (rt.apps.byId(id)?.name ?? null) : null),
+      notices,
       passed: (req, res, tx, user, how) => login.completeChallenge(req, res, tx, user, how),
   });
   login.attach(challengeStep);

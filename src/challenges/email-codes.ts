@@ -7,6 +7,7 @@ export const codeLimits = {
   maxTries: 5, // wrong tries per code
   resendGapMs: 60_000, // at most one code a minute…
   perHour: 5, // …and a few an hour, per user, whatever the purpose
+  perIpPerHour: 20, // one address cannot mail many accounts' inboxes (SECURITY.md B.6)
 } as const;
 
 export type SendResult = { sent: true } | { sent: false; reason: string; retryAfterMs: number };
@@ -49,15 +50,16 @@ export class EmailCodes {
     return !!c && c.usedAt === null && c.expiresAt > now && c.attempts < codeLimits.maxTries;
   }
 
-  async send(userId: string, purpose: string, address: string, now: number, compose: (code: string) => Message): Promise<SendResult> {
+  async send(userId: string, purpose: string, address: string, ip: string, now: number, compose: (code: string) => Message): Promise<SendResult> {
     const last = this.#repo.latest(userId, purpose);
     if (last && now - last.createdAt < codeLimits.resendGapMs) return { sent: false, reason: "a code was sent less than a minute ago", retryAfterMs: last.createdAt + codeLimits.resendGapMs - now };
     if (this.#repo.countSince(userId, now - 3_600_000) >= codeLimits.perHour) return { sent: false, reason: `${codeLimits.perHour} codes sent in the last hour`, retryAfterMs: 3_600_000 };
+    if (this.#repo.countSinceByIp(ip, now - 3_600_000) >= codeLimits.perIpPerHour) return { sent: false, reason: `${codeLimits.perIpPerHour} codes sent for this IP in the last hour`, retryAfterMs: 3_600_000 };
     const id = randomToken(16);
     const code = String(randomInt(0, 1_000_000)).padStart(6, "0");
     // Sent first, stored after: a failed send leaves the previous code (if any) working.
     await this.#mailer.send(compose(code));
-    this.#repo.add({ id, userId, purpose, address, codeHash: this.#hash(id, code), createdAt: now, expiresAt: now + this.#ttlMs });
+    this.#repo.add({ id, userId, purpose, address, ip, codeHash: this.#hash(id, code), createdAt: now, expiresAt: now + this.#ttlMs });
     return { sent: true };
   }
 

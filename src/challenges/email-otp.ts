@@ -53,7 +53,7 @@ export class EmailOtpChallenge implements Challenge {
   send(ctx: ChallengeContext): Promise<SendResult> {
     const address = ctx.user.altEmail;
     if (!address) return Promise.resolve({ sent: false, reason: "no alternate email", retryAfterMs: Infinity });
-    return this.#codes.send(ctx.user.id, purposeOf(ctx.transactionId), address, ctx.now, (code) => mailTemplates.signInCode(address, code, this.#codes.minutes));
+    return this.#codes.send(ctx.user.id, purposeOf(ctx.transactionId), address, ctx.ip, ctx.now, (code) => mailTemplates.signInCode(address, code, this.#codes.minutes));
   }
 
   verify(ctx: ChallengeContext, form: Record<string, string>): Promise<Verdict> {

@@ -90,6 +90,9 @@ export async function setKba(repo: KbaRepository, user: User, items: readonly { 
   const answers = items.map((i) => normaliseAnswer(i.answer));
   if (answers.some((a) => a.length < kbaLimits.minAnswer || a.length > kbaLimits.maxAnswer)) throw new KbaSetupError(`Each answer needs ${kbaLimits.minAnswer} to ${kbaLimits.maxAnswer} characters.`);
   if (new Set(answers).size !== answers.length) throw new KbaSetupError("Give a different answer to each question.");
+  // An answer anyone can read off the account is no answer.
+  const known = [user.username, user.email, user.email.split("@")[0] ?? "", user.firstName, user.lastName, `${user.firstName} ${user.lastName}`].map(normaliseAnswer).filter((k) => k.length > 0);
+  if (answers.some((a) => known.includes(a))) throw new KbaSetupError("An answer must not be your username, email or name.");
   const hashed = await Promise.all(answers.map((a) => hashSecret(a)));
   repo.replace(user.id, questions.map((question, i) => ({ question, answerHash: hashed[i] as string })));
 }

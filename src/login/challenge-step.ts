@@ -13,7 +13,7 @@ import type { ChallengeState, Transaction } from "../store/transactions.ts";
 import type { TransactionRepository } from "../store/transactions.ts";
 import type { User, UserRepository } from "../store/users.ts";
 import type { GateOutcome } from "./policy-gate.ts";
-import type { LoginThrottle } from "./throttle.ts";
+import { accountLimits, kbaLimits, type LoginThrottle } from "./throttle.ts";
 import type { TransactionService } from "./transactions.ts";
 
 export interface ChallengeStepDeps {
@@ -26,12 +26,13 @@ export interface ChallengeStepDeps {
   csrf: Csrf;
   clock: Clock;
   appName: (appId: string | null) => string | null;
+  notices: { secondStepFailed(user: User, method: string, ip: string, at: number): void };
   /** Called once a method has been passed: the login completes the sign-in. */
   passed: (req: Request, res: Response, tx: Transaction, user: User, how: { method: string; remember: boolean }) => Promise<void>;
 }
 
-/** Wrong answers across all methods before the transaction itself is ended. */
-export const maxChallengeTriesPerTransaction = 10;
+/** Wrong answers per method before the transaction itself ends (SECURITY.md B.6). */
+export const maxTriesPerMethodPerTransaction = 5;
 
 const base = z.object({ tx: z.string().max(64), csrf: z.string().max(128) });
 const answerForm = base.extend({
@@ -70,6 +71,7 @@ export class ChallengeStep {
       rememberOffered: outcome.devices.rememberOffered,
       deviceLimit: outcome.devices.limit,
       firstFactorNow,
+      failures: {},
     };
     if (!this.#d.transactionStore.setChallenge(tx.id, state)) throw new GatehouseError("transaction_not_found", "transaction closed before its challenge");
     this.#d.audit.record({ type: "challenge.started", outcome: "info", userId: user.id, username: user.username, appId: tx.appId, ip: clientIp(req), transactionId: tx.id, detail: { methods: outcome.methods, decision: outcome.reference } });
@@ -116,7 +118,7 @@ export class ChallengeStep {
     const tx = this.#d.transactions.open(req, txId);
     const user = tx.userId ? this.#d.users.byId(tx.userId) : undefined;
     if (tx.state !== "challenging" || !tx.challenge || !user || user.status !== "active") throw new GatehouseError("transaction_not_found", `transaction in state ${tx.state}, not challenging`);
-    return { tx, user, state: tx.challenge };
+    return { tx, user, state: { ...tx.challenge, failures: tx.challenge.failures ?? {} } };
   }
 
   #ctx(req: Request, tx: Transaction, user: User, state: ChallengeState): ChallengeContext {
@@ -154,7 +156,8 @@ export class ChallengeStep {
     if (form.method !== state.chosen) throw new GatehouseError("bad_request", `answer for ${form.method}, but ${state.chosen ?? "none"} was asked`);
     const method = this.#method(state.chosen);
     const key = `challenge:${method.id}:${user.id}`;
-    const verdict0 = await this.#d.throttle.check(key, ip);
+    const limits = method.id === "kba" ? kbaLimits : accountLimits;
+    const verdict0 = await this.#d.throttle.check(key, ip, limits);
     if (!verdict0.allowed) {
       this.#d.audit.record({ type: "challenge.throttled", outcome: "failure", ...audit, reason: verdict0.reason, detail: { method: method.id } });
       if (Number.isFinite(verdict0.retryAfterMs)) res.set("Retry-After", String(Math.ceil(verdict0.retryAfterMs / 1000)));
@@ -164,12 +167,18 @@ export class ChallengeStep {
     const verdict = await method.verify(this.#ctx(req, tx, user, state), answer);
     if (!verdict.ok) {
       const n = await this.#d.throttle.failed(key, ip);
-      this.#d.audit.record({ type: "challenge.failed", outcome: "failure", ...audit, reason: verdict.reason, detail: { method: method.id, consecutiveFailures: n } });
-      if (this.#d.transactions.countAttempt(tx) > maxChallengeTriesPerTransaction) {
+      const failures = { ...state.failures, [method.id]: (state.failures[method.id] ?? 0) + 1 };
+      const next = { ...state, failures };
+      this.#d.transactionStore.setChallenge(tx.id, next);
+      this.#d.audit.record({ type: "challenge.failed", outcome: "failure", ...audit, reason: verdict.reason, detail: { method: method.id, consecutiveFailures: n, inTransaction: failures[method.id] } });
+      // Someone who knows the password is failing the next step: the owner should know (OWASP MFA cheat sheet).
+      if (state.firstFactorNow && Object.values(state.failures).every((v) => v === 0)) this.#d.notices.secondStepFailed(user, method.label, ip, this.#d.clock.now());
+      if ((failures[method.id] ?? 0) >= maxTriesPerMethodPerTransaction) {
         this.#d.transactions.deny(tx);
-        throw new GatehouseError("login_throttled", "challenge attempt cap for the transaction");
+        this.#d.audit.record({ type: "login.throttled", outcome: "failure", ...audit, reason: `${maxTriesPerMethodPerTransaction} wrong answers for ${method.id} in one transaction` });
+        throw Object.assign(new GatehouseError("login_throttled", "challenge tries per transaction"), { audited: true });
       }
-      return this.#show(req, res, tx, user, state, { error: verdict.message }, 401);
+      return this.#show(req, res, tx, user, next, { error: verdict.message }, 401);
     }
     this.#d.throttle.succeeded(key);
     if (!this.#d.transactionStore.markPassed(tx.id, method.id)) throw new GatehouseError("transaction_not_found", "challenge already passed");

@@ -53,7 +53,12 @@ export class DeviceService {
     // Another user's device (a shared browser, or a cookie stolen from someone else) is not this user's.
     if (!device || device.revokedAt !== null || device.userId !== user.id) return null;
     const hash = sha256(secret);
-    if (safeEqual(hash, this.#currentHash(id))) return device;
+    if (safeEqual(hash, this.#currentHash(id))) {
+      // Coarse binding (SECURITY.md C.3): the cookie replayed from another browser or system is not this device.
+      const described = describeDevice(req.get("user-agent"), req.get("sec-ch-ua-mobile"));
+      const sameKind = (device.browser === null || described.browser === device.browser) && (device.os === null || described.os === device.os);
+      return sameKind ? device : null;
+    }
     if (safeEqual(hash, this.#previousHash(id))) {
       const now = this.#clock.now();
       if (now - device.lastSeenAt < rotationGraceMs) return device;
@@ -85,14 +90,14 @@ export class DeviceService {
       const from = this.#currentHash(device.id);
       if (!this.#repo.rotate(device.id, from, sha256(secret), ip, now)) return device; // a concurrent sign-in rotated it
     } else {
-      const count = this.#repo.forUser(user.id).length;
       const described = describeDevice(req.get("user-agent"), req.get("sec-ch-ua-mobile"));
       this.#notices.newDevice(user, deviceName(described), ip, now);
-      if (opts.limit !== null && count >= opts.limit) {
-        this.#audit.record({ type: "device.not_registered", outcome: "info", ...base, reason: `device limit ${opts.limit} reached`, detail: { registered: count } });
+      const added = this.#repo.addUnderLimit({ id: randomToken(16), userId: user.id, tokenHash: sha256(secret), ...described, ip, now }, opts.limit);
+      if (!added) {
+        this.#audit.record({ type: "device.not_registered", outcome: "info", ...base, reason: `device limit ${String(opts.limit)} reached`, detail: { registered: this.#repo.forUser(user.id).length } });
         return null;
       }
-      device = this.#repo.add({ id: randomToken(16), userId: user.id, tokenHash: sha256(secret), ...described, ip, now });
+      device = added;
       this.#audit.record({ type: "device.registered", outcome: "success", ...base, detail: { deviceId: device.id, name: deviceName(device) } });
     }
     this.#cookies.set(res, "device", `${device.id}.${secret}`, Math.floor(this.#lifetimes.deviceCookieMs / 1000));

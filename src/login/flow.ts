@@ -89,8 +89,9 @@ export class LoginFlow {
       if (txId === undefined) {
         // Signing in to Gatehouse itself (the app launcher, the account console).
         const returnTo = typeof req.query.return === "string" && /^\/account(\/[a-z-]*)?$/.test(req.query.return) ? req.query.return : null;
-        if (this.#d.sessions.current(req) && req.query.reauth === undefined) return res.redirect(303, returnTo ?? "/");
-        return this.start(req, res, { appId: null, requestId: null, relayState: returnTo, acsUrl: null, forceAuthn: true });
+        const stepUp = req.query.reauth !== undefined;
+        if (this.#d.sessions.current(req) && !stepUp) return res.redirect(303, returnTo ?? "/");
+        return this.start(req, res, { appId: null, requestId: null, relayState: returnTo, acsUrl: null, forceAuthn: true, stepUp });
       }
       const tx = this.#d.transactions.open(req, txId);
       if (tx.state === "challenging") return res.redirect(303, `/login/challenge?tx=${encodeURIComponent(tx.id)}`);
@@ -145,7 +146,12 @@ export class LoginFlow {
 
   /** The login policy's decision, and what follows from it. */
   async #decide(req: Request, res: Response, tx: Transaction, user: User, firstFactorNow: boolean): Promise<void> {
-    const outcome = this.#d.gate.decide(req, tx, user, "password");
+    let outcome = this.#d.gate.decide(req, tx, user, "password");
+    // A re-authentication before a sensitive change asks for the account's strongest factor,
+    // whatever the policy would skip (a trusted device included): SECURITY.md B.7.
+    if (tx.stepUp && outcome.kind !== "deny" && this.#d.challenges.enrolled(user).includes("totp")) {
+      outcome = { kind: "challenge", methods: ["totp"], reference: outcome.kind === "challenge" ? outcome.reference : "step-up", devices: { limit: outcome.devices.limit, rememberOffered: false } };
+    }
     if (outcome.kind === "allow") return this.#complete(req, res, tx, user, { firstFactorNow, devices: outcome.devices, trust: false });
     if (outcome.kind === "challenge") {
       if (!this.#challenge) throw new GatehouseError("internal", "no challenge step attached");

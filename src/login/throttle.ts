@@ -12,6 +12,11 @@ export const accountLimits = {
   hardStop: 100,
 } as const;
 
+export type AccountLimits = { readonly freeFailures: number; readonly firstDelayMs: number; readonly maxDelayMs: number; readonly hardStop: number };
+
+/** Security questions are guessable: a longer lock (SECURITY.md B.2: 30 minutes after 5 failures, growing). */
+export const kbaLimits: AccountLimits = { freeFailures: 4, firstDelayMs: 30 * 60_000, maxDelayMs: 24 * 60 * 60_000, hardStop: 100 };
+
 export type ThrottleVerdict = { allowed: true } | { allowed: false; retryAfterMs: number; reason: string };
 
 const subnetOf = (ip: string): string => {
@@ -52,11 +57,11 @@ export class LoginThrottle {
   }
 
   /** Whether a sign-in attempt may be checked at all, before any password is hashed. */
-  async check(accountKey: string, ip: string): Promise<ThrottleVerdict> {
+  async check(accountKey: string, ip: string, limits: AccountLimits = accountLimits): Promise<ThrottleVerdict> {
     const f = this.#accounts.get(accountKey);
     if (f) {
-      if (f.consecutive >= accountLimits.hardStop) return { allowed: false, retryAfterMs: Infinity, reason: `account hard stop after ${f.consecutive} failures` };
-      const delay = delayFor(f.consecutive);
+      if (f.consecutive >= limits.hardStop) return { allowed: false, retryAfterMs: Infinity, reason: `account hard stop after ${f.consecutive} failures` };
+      const delay = delayFor(f.consecutive, limits);
       const wait = f.lastFailureAt + delay - this.#clock.now();
       if (wait > 0) return { allowed: false, retryAfterMs: wait, reason: `account delay after ${f.consecutive} consecutive failures` };
     }
@@ -88,7 +93,7 @@ export class LoginThrottle {
   }
 }
 
-export function delayFor(consecutive: number): number {
-  if (consecutive <= accountLimits.freeFailures) return 0;
-  return Math.min(accountLimits.firstDelayMs * 2 ** (consecutive - accountLimits.freeFailures - 1), accountLimits.maxDelayMs);
+export function delayFor(consecutive: number, limits: AccountLimits = accountLimits): number {
+  if (consecutive <= limits.freeFailures) return 0;
+  return Math.min(limits.firstDelayMs * 2 ** (consecutive - limits.freeFailures - 1), limits.maxDelayMs);
 }

@@ -10,6 +10,7 @@ export interface TransactionRequest {
   requestId: string | null;
   relayState: string | null;
   acsUrl: string | null;
+  stepUp?: boolean;
 }
 
 const txIdPattern = /^[A-Za-z0-9_-]{20,64}$/;

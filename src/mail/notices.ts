@@ -15,6 +15,7 @@ export function userNotices(mailer: Mailer, log: Logger) {
   return {
     newDevice: (user: { email: string }, device: string, ip: string, at: number) => send(mailTemplates.newDevice(user.email, device, ip, when(at)), "new-device"),
     cloned: (user: { email: string }, device: string, at: number) => send(mailTemplates.deviceCloned(user.email, device, when(at)), "device-cloned"),
+    secondStepFailed: (user: { email: string }, method: string, ip: string, at: number) => send(mailTemplates.secondStepFailed(user.email, method, ip, when(at)), "second-step-failed"),
     factorChanged: (user: { email: string }, what: string, at: number) => send(mailTemplates.factorChanged(user.email, what, when(at)), "factor-changed"),
   };
 }

@@ -31,6 +31,11 @@ export const mailTemplates = {
       `${what} (${when} UTC).`,
       "If you did not do this, tell your administrator at once.",
     ]),
+  secondStepFailed: (to: string, method: string, ip: string, when: string): Message =>
+    message(to, "Someone entered your Gatehouse password but not the next step", [
+      `At ${when} UTC your password was entered correctly from ${ip}, and then the extra verification (${method.toLowerCase()}) failed.`,
+      "If this was you, there is nothing to do. If not, someone knows your password: change it and tell your administrator.",
+    ]),
   newDevice: (to: string, device: string, ip: string, when: string): Message =>
     message(to, "New sign-in to your Gatehouse account", [
       `Your account was used to sign in from a new device: ${device}, from ${ip}, at ${when} UTC.`,

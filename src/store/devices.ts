@@ -59,6 +59,8 @@ export class DeviceRepository {
   readonly #rotate;
   readonly #trust;
   readonly #revoke;
+  readonly #untrustAll;
+  readonly #addUnder;
 
   constructor(db: Db) {
     this.#insert = db.prepare<[Record<string, unknown>]>(
@@ -73,12 +75,29 @@ export class DeviceRepository {
       "UPDATE devices SET previous_token_hash = token_hash, token_hash = @to, last_seen_at = @now, last_ip = @ip WHERE id = @id AND token_hash = @from AND revoked_at IS NULL",
     );
     this.#trust = db.prepare<[{ id: string; userId: string; until: number | null }]>("UPDATE devices SET trusted_until = @until WHERE id = @id AND user_id = @userId AND revoked_at IS NULL");
+    this.#untrustAll = db.prepare<[string]>("UPDATE devices SET trusted_until = NULL WHERE user_id = ? AND revoked_at IS NULL AND trusted_until IS NOT NULL");
+    // Count and insert in one statement: two parallel sign-ins cannot both take the last place.
+    this.#addUnder = db.prepare<[Record<string, unknown>]>(
+      `INSERT INTO devices (id, user_id, token_hash, browser, os, mobile, first_seen_at, last_seen_at, last_ip)
+       SELECT @id, @userId, @tokenHash, @browser, @os, @mobile, @now, @now, @ip
+       WHERE @limit IS NULL OR (SELECT count(*) FROM devices WHERE user_id = @userId AND revoked_at IS NULL) < @limit`,
+    );
     this.#revoke = db.prepare<[{ id: string; userId: string; now: number }]>("UPDATE devices SET revoked_at = @now WHERE id = @id AND user_id = @userId AND revoked_at IS NULL");
   }
 
   add(d: NewDevice): Device {
     this.#insert.run({ ...d, mobile: d.mobile === null ? null : d.mobile ? 1 : 0 });
     return this.byId(d.id) as Device;
+  }
+
+  /** Registers the device unless the user already has `limit` (null: no limit); undefined when full. */
+  addUnderLimit(d: NewDevice, limit: number | null): Device | undefined {
+    const changes = this.#addUnder.run({ ...d, mobile: d.mobile === null ? null : d.mobile ? 1 : 0, limit }).changes;
+    return changes === 1 ? this.byId(d.id) : undefined;
+  }
+
+  untrustAll(userId: string): number {
+    return this.#untrustAll.run(userId).changes;
   }
 
   byId(id: string): Device | undefined {

@@ -5,6 +5,7 @@ export interface EmailCode {
   userId: string;
   purpose: string;
   address: string;
+  ip: string;
   codeHash: string;
   attempts: number;
   createdAt: number;
@@ -12,22 +13,24 @@ export interface EmailCode {
   usedAt: number | null;
 }
 
-const columns = "id, user_id AS userId, purpose, address, code_hash AS codeHash, attempts, created_at AS createdAt, expires_at AS expiresAt, used_at AS usedAt";
+const columns = "id, user_id AS userId, purpose, address, ip, code_hash AS codeHash, attempts, created_at AS createdAt, expires_at AS expiresAt, used_at AS usedAt";
 
 export class EmailCodeRepository {
   readonly #insert;
   readonly #latest;
   readonly #countSince;
+  readonly #countSinceByIp;
   readonly #attempt;
   readonly #use;
   readonly #retire;
 
   constructor(db: Db) {
     this.#insert = db.prepare<[Omit<EmailCode, "attempts" | "usedAt">]>(
-      "INSERT INTO email_codes (id, user_id, purpose, address, code_hash, created_at, expires_at) VALUES (@id, @userId, @purpose, @address, @codeHash, @createdAt, @expiresAt)",
+      "INSERT INTO email_codes (id, user_id, purpose, address, ip, code_hash, created_at, expires_at) VALUES (@id, @userId, @purpose, @address, @ip, @codeHash, @createdAt, @expiresAt)",
     );
     this.#latest = db.prepare<[{ userId: string; purpose: string }], EmailCode>(`SELECT ${columns} FROM email_codes WHERE user_id = @userId AND purpose = @purpose ORDER BY created_at DESC, rowid DESC LIMIT 1`);
     this.#countSince = db.prepare<[{ userId: string; since: number }], { n: number }>("SELECT count(*) AS n FROM email_codes WHERE user_id = @userId AND created_at > @since");
+    this.#countSinceByIp = db.prepare<[{ ip: string; since: number }], { n: number }>("SELECT count(*) AS n FROM email_codes WHERE ip = @ip AND created_at > @since");
     this.#attempt = db.prepare<[string], { attempts: number }>("UPDATE email_codes SET attempts = attempts + 1 WHERE id = ? RETURNING attempts");
     // Single use, atomically: only an unused code can be used.
     this.#use = db.prepare<[{ id: string; now: number }]>("UPDATE email_codes SET used_at = @now WHERE id = @id AND used_at IS NULL");
@@ -47,6 +50,11 @@ export class EmailCodeRepository {
   /** Codes sent to this user since a time, whatever their purpose: the resend budget. */
   countSince(userId: string, since: number): number {
     return this.#countSince.get({ userId, since })?.n ?? 0;
+  }
+
+  /** Codes sent at the request of this IP since a time, to any user. */
+  countSinceByIp(ip: string, since: number): number {
+    return this.#countSinceByIp.get({ ip, since })?.n ?? 0;
   }
 
   countAttempt(id: string): number {

@@ -10,6 +10,7 @@ export interface ChallengeState {
   rememberOffered: boolean; // the policy lets a passed challenge trust this device
   deviceLimit: number | null;
   firstFactorNow: boolean; // the password was checked in this transaction (a fresh session follows)
+  failures: Record<string, number>; // wrong answers per method in this transaction
 }
 
 export interface Transaction {
@@ -27,6 +28,7 @@ export interface Transaction {
   expiresAt: number;
   challenge: ChallengeState | null;
   passed: string[]; // challenge methods passed in this sign-in
+  stepUp: boolean; // a re-authentication: the account's strongest factor is asked for
 }
 
 interface Row {
@@ -44,6 +46,7 @@ interface Row {
   expires_at: number;
   challenge_json: string | null;
   passed_json: string;
+  step_up: number;
 }
 
 const toTx = (r: Row): Transaction => ({
@@ -61,9 +64,10 @@ const toTx = (r: Row): Transaction => ({
   expiresAt: r.expires_at,
   challenge: r.challenge_json ? (JSON.parse(r.challenge_json) as ChallengeState) : null,
   passed: JSON.parse(r.passed_json) as string[],
+  stepUp: r.step_up === 1,
 });
 
-export type NewTransaction = Omit<Transaction, "state" | "userId" | "attempts" | "challenge" | "passed">;
+export type NewTransaction = Omit<Transaction, "state" | "userId" | "attempts" | "challenge" | "passed" | "stepUp"> & { stepUp?: boolean };
 
 export class TransactionRepository {
   readonly #insert;
@@ -77,8 +81,8 @@ export class TransactionRepository {
 
   constructor(db: Db) {
     this.#insert = db.prepare(
-      `INSERT INTO transactions (id, binding_hash, app_id, request_id, relay_state, acs_url, state, client_ip, created_at, expires_at)
-       VALUES (@id, @bindingHash, @appId, @requestId, @relayState, @acsUrl, 'started', @clientIp, @createdAt, @expiresAt)`,
+      `INSERT INTO transactions (id, binding_hash, app_id, request_id, relay_state, acs_url, state, client_ip, created_at, expires_at, step_up)
+       VALUES (@id, @bindingHash, @appId, @requestId, @relayState, @acsUrl, 'started', @clientIp, @createdAt, @expiresAt, @stepUp)`,
     );
     this.#byId = db.prepare<[string], Row>("SELECT * FROM transactions WHERE id = ?");
     this.#identify = db.prepare<[string, string]>("UPDATE transactions SET state = 'identified', user_id = ? WHERE id = ? AND state = 'started'");
@@ -96,7 +100,7 @@ export class TransactionRepository {
   }
 
   add(t: NewTransaction): void {
-    this.#insert.run(t);
+    this.#insert.run({ ...t, stepUp: t.stepUp ? 1 : 0 });
   }
 
   byId(id: string): Transaction | undefined {

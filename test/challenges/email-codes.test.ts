@@ -13,11 +13,12 @@ import { UserRepository } from "../../src/store/users.ts";
 const dir = mkdtempSync(join(tmpdir(), "gatehouse-codes-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const db = openDb(":memory:");
-const user = new UserRepository(db).add({ username: "u", email: "u@example.com" }, 0);
+const users = new UserRepository(db);
+const user = users.add({ username: "u", email: "u@example.com" }, 0);
 const outbox = join(dir, "outbox");
 const codes = new EmailCodes(new EmailCodeRepository(db), createMailer({ smtpUrl: undefined, from: "Gatehouse <no-reply@test>", outboxDir: outbox }), Buffer.alloc(32, 7), 10 * 60_000);
 const lastCode = () => /\b(\d{6})\b/.exec(readOutbox(outbox, ["u@example.com"])[0]?.text ?? "")?.[1] ?? "";
-const send = (purpose: string, now: number) => codes.send(user.id, purpose, "u@example.com", now, (code) => mailTemplates.signInCode("u@example.com", code, 10));
+const send = (purpose: string, now: number, ip = "192.0.2.1", userId = user.id) => codes.send(userId, purpose, "u@example.com", ip, now, (code) => mailTemplates.signInCode("u@example.com", code, 10));
 let t = 1_000_000;
 
 describe("one-time codes sent by email", () => {
@@ -59,5 +60,15 @@ describe("one-time codes sent by email", () => {
     if (old !== lastCode()) expect(codes.check(user.id, "d", old, t + 62_000)).toBe("wrong");
     for (let i = 2; i < 5; i++) expect(await send(`e${i}`, t + 62_000 + i * 61_000)).toEqual({ sent: true });
     expect(await send("f", t + 62_000 + 6 * 61_000)).toMatchObject({ sent: false, reason: "5 codes sent in the last hour" });
+  });
+});
+
+describe("sending codes from one IP", () => {
+  it("stops at 20 an hour, whichever accounts they are for", async () => {
+    t += 3_600_000;
+    const others = Array.from({ length: 21 }, (_v, i) => users.add({ username: `o${i}`, email: `o${i}@example.com` }, 0));
+    for (const [i, o] of others.slice(0, 20).entries()) expect(await send("login:x", t + i, "203.0.113.9", o.id)).toEqual({ sent: true });
+    expect(await send("login:x", t + 30, "203.0.113.9", others[20]?.id)).toMatchObject({ sent: false, reason: "20 codes sent for this IP in the last hour" });
+    expect(await send("login:x", t + 30, "203.0.113.10", others[20]?.id)).toEqual({ sent: true });
   });
 });

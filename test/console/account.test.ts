@@ -42,14 +42,19 @@ describe("the account console", () => {
     expect((await b.request(j.url("/account/totp"))).body).toContain("<svg");
   });
 
+  let secret = "";
   it("saves nothing on a wrong first code, and keeps the working app when a replacement is not confirmed", async () => {
     const b = await j.accountSession(j.browser(), "ada");
     const page = await b.request(j.url("/account/totp"));
     const wrong = await b.submit(readForm(page), { code: "000000" });
     expect(wrong.status).toBe(400);
     expect(gh.rt.totp.get(gh.rt.users.byLogin("ada")?.id ?? "")).toBeUndefined();
-    const secret = await j.enrolTotp(b);
+    secret = await j.enrolTotp(b);
     const before = gh.rt.totp.get(gh.rt.users.byLogin("ada")?.id ?? "")?.secretSealed;
+    // With an app set up, a password-only sign-in no longer allows changes: the app is asked for.
+    const guarded = await b.request(j.url("/account/totp"));
+    expect(guarded.headers.get("location")).toBe("/login?reauth=1&return=%2Faccount%2Ftotp");
+    await j.stepUp(b, "ada", secret, "/account/totp");
     const replace = await b.request(j.url("/account/totp"));
     expect(replace.body).toContain("Your current app keeps working until the new one is confirmed");
     expect(gh.rt.totp.get(gh.rt.users.byLogin("ada")?.id ?? "")?.secretSealed).toBe(before);
@@ -58,8 +63,19 @@ describe("the account console", () => {
     expect(changes.map((e) => e.outcome)).toEqual(["success", "failure"]);
   });
 
+  it("never lets a password alone remove the authenticator app", async () => {
+    const b = await j.accountSession(j.browser(), "ada");
+    const page = await b.request(j.url("/account"));
+    const remove = [...page.body.matchAll(/<form/g)].map((_m, i) => readForm(page, i)).find((f) => f.action.endsWith("/account/totp/remove"));
+    if (!remove) throw new Error("no remove form");
+    const refused = await b.submit(remove);
+    expect(refused.headers.get("location")).toBe("/login?reauth=1&return=%2Faccount");
+    expect(gh.rt.totp.get(gh.rt.users.byLogin("ada")?.id ?? "")).toBeDefined();
+  });
+
   it("refuses a change without the session's CSRF token", async () => {
     const b = await j.accountSession(j.browser(), "ada");
+    await j.stepUp(b, "ada", secret);
     const page = await b.request(j.url("/account"));
     const remove = [...page.body.matchAll(/<form/g)].map((_m, i) => readForm(page, i)).find((f) => f.action.endsWith("/account/totp/remove"));
     if (!remove) throw new Error("no remove form");

@@ -64,6 +64,20 @@ describe("devices at sign-in", () => {
     expect(devicesOf("ada")).toHaveLength(1);
   });
 
+  it("does not know a device whose cookie comes back from another kind of browser", async () => {
+    await gh.addUser("gus", password, { email: "gus@example.com" });
+    const chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+    const firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0";
+    const b = j.browser({ "user-agent": chrome });
+    await j.accepted(limited, await j.signIn(b, limited, "gus"));
+    const copy = j.browser({ "user-agent": firefox });
+    copy.cookies.set("gh_device", b.cookies.get("gh_device") as string);
+    await j.accepted(limited, await j.signIn(copy, limited, "gus"));
+    expect(lastDecision()?.detail).toMatchObject({ device: { known: false, browser: "Firefox", registeredCount: 1 } });
+    await j.accepted(limited, await again(b, limited, "gus"));
+    expect(lastDecision()?.detail).toMatchObject({ device: { known: true, browser: "Chrome" } });
+  });
+
   it("applies the policy's action to a new device once the limit is reached, and lets known devices in", async () => {
     await gh.addUser("bo", password, { email: "bo@example.com" });
     const [b1, b2, b3] = [j.browser(), j.browser(), j.browser()];
@@ -111,10 +125,12 @@ describe("devices at sign-in", () => {
 });
 
 describe("trusted devices", () => {
+  let evSecret = "";
   it("skip the challenge when the policy allows it, and the assertion does not claim multi-factor", async () => {
     await gh.addUser("ev", password, { email: "ev@example.com" });
     const b = j.browser();
     const secret = await j.enrolTotp(await j.accountSession(b, "ev"));
+    evSecret = secret;
     b.cookies.delete("gh_session");
     const challenge = await j.signIn(b, remember, "ev");
     expect(challenge.body).toContain("Remember this device for 30 days");
@@ -136,6 +152,7 @@ describe("trusted devices", () => {
   it("can be listed, untrusted and removed by their owner in the console", async () => {
     const b = j.browser();
     await j.accountSession(b, "ev");
+    await j.stepUp(b, "ev", evSecret); // changes need the authenticator app, not the password alone
     let page = await b.request(j.url("/account"));
     expect(page.body).toContain("Your devices");
     const forms = () => [...page.body.matchAll(/<form/g)].map((_m, i) => readForm(page, i));

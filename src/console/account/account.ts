@@ -65,11 +65,15 @@ export function accountRouter(d: AccountDeps): express.Router {
     }
     return current;
   };
-  /** Changing a factor needs a sign-in at most `reauthMs` old; otherwise sign in again first. */
+  /**
+   * Changing a factor needs a sign-in at most `reauthMs` old, made with the account's strongest
+   * factor (an authenticator app, when there is one): a password alone must not remove the app.
+   */
   const recent = (req: Request, res: Response, path: string): CurrentSession | null => {
     const current = signedIn(req, res, path);
     if (!current) return null;
-    if (d.clock.now() - current.session.authTime > d.config.lifetimes.reauthMs) {
+    const strongEnough = !d.challenges.enrolled(current.user).includes("totp") || current.session.authMethod.split("+").includes("totp");
+    if (d.clock.now() - current.session.authTime > d.config.lifetimes.reauthMs || !strongEnough) {
       res.redirect(303, `/login?reauth=1&return=${encodeURIComponent(path)}`);
       return null;
     }
@@ -83,6 +87,11 @@ export function accountRouter(d: AccountDeps): express.Router {
   };
   const changed = (req: Request, user: User, factor: string, change: string, what: string): void => {
     d.audit.record({ type: "factor.changed", outcome: "success", userId: user.id, username: user.username, ip: clientIp(req), detail: { factor, change } });
+    // Trust was granted on the strength of the old factor: it ends with it (SECURITY.md C.3).
+    if (factor === "totp") {
+      const n = d.deviceStore.untrustAll(user.id);
+      if (n > 0) d.audit.record({ type: "device.untrusted", outcome: "info", userId: user.id, username: user.username, ip: clientIp(req), reason: "authenticator app changed", detail: { devices: n } });
+    }
     d.notices.factorChanged(user, what, d.clock.now());
   };
   const csrf = (c: CurrentSession) => d.csrf.token("session", c.session.idHash);
@@ -146,15 +155,15 @@ export function accountRouter(d: AccountDeps): express.Router {
 
   // Security questions.
   r.get("/account/kba", (req, res) => {
+    if (!d.config.kba) throw new GatehouseError("not_found", "KBA is switched off");
     const current = recent(req, res, "/account/kba");
     if (!current) return;
-    if (!d.config.kba) throw new GatehouseError("not_found", "KBA is switched off");
     render(res, "account-kba", { title: "Security questions", csrf: csrf(current), suggestions: suggestedQuestions, values: { q0: suggestedQuestions[0], q1: suggestedQuestions[1], q2: suggestedQuestions[2] } });
   });
   r.post("/account/kba", async (req, res) => {
+    if (!d.config.kba) throw new GatehouseError("not_found", "KBA is switched off");
     const current = recent(req, res, "/account/kba");
     if (!current) return;
-    if (!d.config.kba) throw new GatehouseError("not_found", "KBA is switched off");
     const f = parse(forms.kba, req, current) as Record<string, string>;
     try {
       await setKba(d.kba, current.user, [0, 1, 2].map((i) => ({ question: f[`q${i}`] ?? "", answer: f[`a${i}`] ?? "" })));
@@ -180,7 +189,7 @@ export function accountRouter(d: AccountDeps): express.Router {
     if (address.toLowerCase() === current.user.email.toLowerCase()) {
       return render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: "address", current: current.user.altEmail, error: "Use an address other than your primary email." }, 400);
     }
-    const sent = await d.emailCodes.send(current.user.id, confirmPurpose, address, d.clock.now(), (code) => mailTemplates.confirmAddress(address, code, d.emailCodes.minutes));
+    const sent = await d.emailCodes.send(current.user.id, confirmPurpose, address, clientIp(req), d.clock.now(), (code) => mailTemplates.confirmAddress(address, code, d.emailCodes.minutes));
     d.audit.record({ type: sent.sent ? "challenge.code_sent" : "challenge.throttled", outcome: sent.sent ? "info" : "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: sent.sent ? "confirm alternate email" : sent.reason });
     if (!sent.sent) return render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: "address", current: current.user.altEmail, error: `No code sent: ${sent.reason}. Try again later.` }, 429);
     render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: "code", masked: maskAddress(address), minutes: d.emailCodes.minutes });

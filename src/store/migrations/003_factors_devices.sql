@@ -31,6 +31,7 @@ CREATE TABLE email_codes (
   user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
   purpose TEXT NOT NULL,
   address TEXT NOT NULL,
+  ip TEXT NOT NULL, -- who asked for it: sends are limited per IP too
   code_hash TEXT NOT NULL, -- HMAC-SHA256 under the server secret
   attempts INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
@@ -38,6 +39,7 @@ CREATE TABLE email_codes (
   used_at INTEGER
 );
 CREATE INDEX email_codes_by_user ON email_codes(user_id, created_at);
+CREATE INDEX email_codes_by_ip ON email_codes(ip, created_at);
 
 CREATE TABLE devices (
   id TEXT PRIMARY KEY,
@@ -59,3 +61,5 @@ CREATE INDEX devices_by_user ON devices(user_id);
 -- asked (fixed until answered), and the methods passed in this sign-in.
 ALTER TABLE transactions ADD COLUMN challenge_json TEXT;
 ALTER TABLE transactions ADD COLUMN passed_json TEXT NOT NULL DEFAULT '[]';
+-- A re-authentication before a sensitive change: it asks for the account's strongest factor.
+ALTER TABLE transactions ADD COLUMN step_up INTEGER NOT NULL DEFAULT 0;
