@@ -4,13 +4,10 @@
  * when signing in to the demo app, and finally trust the device so the next sign-in skips it.
  * Mail goes to the dev outbox, which the console shows in demo mode.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { generateSync } from "otplib";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { browserAvailable, launchChromium } from "../helpers/chromium.ts";
+import { browserAvailable, launchChromium, newPage } from "../helpers/chromium.ts";
 import { startGatehouse, type TestGatehouse } from "../helpers/gatehouse.ts";
 
 const run = browserAvailable();
@@ -21,25 +18,19 @@ describe.skipIf(!run)("challenges and the account console in Chromium", () => {
   let browser: Browser;
   let page: Page;
   let secret = "";
-  const errors: string[] = [];
-  const dir = mkdtempSync(join(tmpdir(), "gatehouse-e2e-policies-"));
+  let errors: string[] = [];
 
   beforeAll(async () => {
-    writeFileSync(join(dir, "verify.yaml"), "name: verify\nversion: 1\noptions: { trustedDevicesSkipChallenge: true }\nrules: []\ndefault: { challenge: { methods: [totp, kba, email-otp] } }\n");
-    gh = await startGatehouse({ GATEHOUSE_DEMO: "true", GATEHOUSE_POLICIES_DIR: dir, GATEHOUSE_KBA: "true" });
+    const verify = "name: verify\nversion: 1\noptions: { trustedDevicesSkipChallenge: true }\nrules: []\ndefault: { challenge: { methods: [totp, kba, email-otp] } }\n";
+    gh = await startGatehouse({ GATEHOUSE_DEMO: "true", GATEHOUSE_KBA: "true" }, { policies: { "verify.yaml": verify } });
     await gh.addUser("ada", password, { firstName: "Ada", email: "ada@example.com" });
     gh.rt.loginPolicies.assign(gh.rt.apps.builtin("demo")?.id ?? "", "verify", "enforce", gh.clock.now());
     browser = await launchChromium();
-    page = await (await browser.newContext()).newPage();
-    page.setDefaultTimeout(8000);
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(m.text());
-    });
+    ({ page, errors } = await newPage(browser));
   });
   afterAll(async () => {
     await browser?.close();
     await gh?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const codeNow = (offsetSteps: number) => generateSync({ secret, epoch: Math.floor(gh.clock.now() / 1000) + offsetSteps * 30 });

@@ -2,12 +2,9 @@
  * The pages around sign-in, in Chromium with the strict CSP: the app launcher used with the
  * keyboard only, a refusal by policy, an error page and signing out. No console or CSP errors.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { browserAvailable, launchChromium } from "../helpers/chromium.ts";
+import { browserAvailable, launchChromium, newPage } from "../helpers/chromium.ts";
 import { startGatehouse, type TestGatehouse } from "../helpers/gatehouse.ts";
 
 const run = browserAvailable();
@@ -17,26 +14,19 @@ describe.skipIf(!run)("pages around sign-in in Chromium", () => {
   let gh: TestGatehouse;
   let browser: Browser;
   let page: Page;
-  const errors: string[] = [];
-  const dir = mkdtempSync(join(tmpdir(), "gatehouse-e2e-pages-"));
+  let errors: string[] = [];
 
   beforeAll(async () => {
-    writeFileSync(join(dir, "closed.yaml"), 'name: closed\nversion: 1\nrules: []\ndefault: { deny: { message: "This app is closed for maintenance." } }\n');
-    gh = await startGatehouse({ GATEHOUSE_DEMO: "true", GATEHOUSE_POLICIES_DIR: dir });
+    gh = await startGatehouse({ GATEHOUSE_DEMO: "true" }, { policies: { "closed.yaml": 'name: closed\nversion: 1\nrules: []\ndefault: { deny: { message: "This app is closed for maintenance." } }\n' } });
     await gh.addUser("ada", password, { firstName: "Ada", email: "ada@example.com" });
     const closed = gh.addApp({ name: "Closed app", entityId: "https://closed.example.test/metadata", acs: [{ url: "https://closed.example.test/acs", index: 0, isDefault: true }] });
     gh.rt.loginPolicies.assign(closed.id, "closed", "enforce", gh.clock.now());
     browser = await launchChromium();
-    page = await (await browser.newContext()).newPage();
-    page.setDefaultTimeout(8000);
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(m.text());
-    });
+    ({ page, errors } = await newPage(browser));
   });
   afterAll(async () => {
     await browser?.close();
     await gh?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("signs in and launches an app from the list with the keyboard alone", async () => {
@@ -44,7 +34,8 @@ describe.skipIf(!run)("pages around sign-in in Chromium", () => {
     await page.getByRole("link", { name: "Sign in" }).focus();
     await page.keyboard.press("Enter");
     await page.waitForURL(/\/login\?tx=/);
-    await page.keyboard.type("ada"); // the username field has focus
+    await page.waitForFunction(() => document.activeElement?.id === "username"); // autofocus, no click
+    await page.keyboard.type("ada");
     await page.keyboard.press("Tab");
     await page.keyboard.type(password);
     await page.keyboard.press("Enter");

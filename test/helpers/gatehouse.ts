@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -21,9 +21,18 @@ export interface TestGatehouse {
   close(): Promise<void>;
 }
 
-/** A real Gatehouse on 127.0.0.1 with a temporary data dir and a clock tests can move. */
-export async function startGatehouse(env: Record<string, string> = {}): Promise<TestGatehouse> {
+/**
+ * A real Gatehouse on 127.0.0.1 with a temporary data dir and a clock tests can move.
+ * `policies` (file name → YAML) become its policies directory, removed with the rest on close.
+ */
+export async function startGatehouse(env: Record<string, string> = {}, opts: { policies?: Record<string, string> } = {}): Promise<TestGatehouse> {
   const dataDir = mkdtempSync(join(tmpdir(), "gatehouse-test-"));
+  if (opts.policies) {
+    const dir = join(dataDir, "policies");
+    mkdirSync(dir);
+    for (const [name, yaml] of Object.entries(opts.policies)) writeFileSync(join(dir, name), yaml);
+    env = { GATEHOUSE_POLICIES_DIR: dir, ...env };
+  }
   const server: Server = createServer(httpServerOptions(loadConfig({})));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as { port: number }).port;

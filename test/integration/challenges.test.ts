@@ -7,9 +7,6 @@
  * so it tolerates a few minutes of skew. Each scenario has its own user and client IP, so the
  * throttles of one never decide another.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Browser, readForm, type Page } from "../helpers/client.ts";
 import { startGatehouse, type TestGatehouse } from "../helpers/gatehouse.ts";
@@ -18,15 +15,16 @@ import { codeIn, startSmtp } from "../helpers/smtp.ts";
 import { makeSp, readIdpMetadata, type TestSp } from "../helpers/sp.ts";
 
 const password = "correct horse battery staple";
-const dir = mkdtempSync(join(tmpdir(), "gatehouse-challenges-"));
 let gh: TestGatehouse;
 let smtp: Awaited<ReturnType<typeof startSmtp>>;
 let sp: TestSp;
 
 beforeAll(async () => {
-  writeFileSync(join(dir, "verify.yaml"), "name: verify\nversion: 1\nrules: []\ndefault: { challenge: { methods: [totp, kba, email-otp] } }\n");
   smtp = await startSmtp();
-  gh = await startGatehouse({ GATEHOUSE_POLICIES_DIR: dir, GATEHOUSE_SMTP_URL: smtp.url, GATEHOUSE_TRUSTED_PROXIES: "127.0.0.1", GATEHOUSE_KBA: "true" });
+  gh = await startGatehouse(
+    { GATEHOUSE_SMTP_URL: smtp.url, GATEHOUSE_TRUSTED_PROXIES: "127.0.0.1", GATEHOUSE_KBA: "true" },
+    { policies: { "verify.yaml": "name: verify\nversion: 1\nrules: []\ndefault: { challenge: { methods: [totp, kba, email-otp] } }\n" } },
+  );
   const idp = await readIdpMetadata(`${gh.url}/saml/metadata`);
   sp = await makeSp(idp, "secure-app", { acceptedClockSkewMs: 10 * 60_000 });
   const app = gh.addApp({ name: "Secure", entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }] });
@@ -35,7 +33,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await gh.close();
   await smtp.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const j = journeys(() => gh, password);

@@ -3,9 +3,6 @@
  * policy's limit, trusted after a challenge where the policy allows it, and given away by a
  * copied cookie. The app is @node-saml/node-saml; mail arrives at a real SMTP server.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readForm, type Browser } from "../helpers/client.ts";
 import { startGatehouse, type TestGatehouse } from "../helpers/gatehouse.ts";
@@ -14,7 +11,6 @@ import { startSmtp } from "../helpers/smtp.ts";
 import { makeSp, readIdpMetadata, type TestSp } from "../helpers/sp.ts";
 
 const password = "correct horse battery staple";
-const dir = mkdtempSync(join(tmpdir(), "gatehouse-devices-"));
 let gh: TestGatehouse;
 let smtp: Awaited<ReturnType<typeof startSmtp>>;
 let limited: TestSp; // at most 2 devices
@@ -22,10 +18,10 @@ let remember: TestSp; // TOTP, trusted devices skip it
 const j = journeys(() => gh, password);
 
 beforeAll(async () => {
-  writeFileSync(join(dir, "limited.yaml"), 'name: limited\nversion: 1\nrules:\n  - name: third device\n    when: { device: { countExceeds: 2 } }\n    then: { deny: { message: "You have too many devices." } }\ndefault: allow\n');
-  writeFileSync(join(dir, "remember.yaml"), "name: remember\nversion: 1\noptions: { trustedDevicesSkipChallenge: true }\nrules: []\ndefault: { challenge: { methods: [totp] } }\n");
+  const limitedYaml = 'name: limited\nversion: 1\nrules:\n  - name: third device\n    when: { device: { countExceeds: 2 } }\n    then: { deny: { message: "You have too many devices." } }\ndefault: allow\n';
+  const rememberYaml = "name: remember\nversion: 1\noptions: { trustedDevicesSkipChallenge: true }\nrules: []\ndefault: { challenge: { methods: [totp] } }\n";
   smtp = await startSmtp();
-  gh = await startGatehouse({ GATEHOUSE_POLICIES_DIR: dir, GATEHOUSE_SMTP_URL: smtp.url, GATEHOUSE_TRUSTED_PROXIES: "127.0.0.1" });
+  gh = await startGatehouse({ GATEHOUSE_SMTP_URL: smtp.url, GATEHOUSE_TRUSTED_PROXIES: "127.0.0.1" }, { policies: { "limited.yaml": limitedYaml, "remember.yaml": rememberYaml } });
   const idp = await readIdpMetadata(`${gh.url}/saml/metadata`);
   limited = await makeSp(idp, "limited-app", { acceptedClockSkewMs: 10 * 60_000 });
   remember = await makeSp(idp, "remember-app", { acceptedClockSkewMs: 10 * 60_000 });
@@ -35,7 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await gh.close();
   await smtp.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const devicesOf = (username: string) => gh.rt.devices.forUser(gh.rt.users.byLogin(username)?.id ?? "");

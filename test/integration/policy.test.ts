@@ -4,9 +4,6 @@
  * to another) and what the audit log tells an admin. Client IPs arrive as X-Forwarded-For from
  * a trusted proxy on 127.0.0.1, the way they would behind a load balancer.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Browser, readForm, type Page } from "../helpers/client.ts";
 import { startGatehouse, type TestGatehouse } from "../helpers/gatehouse.ts";
@@ -37,7 +34,6 @@ default: { challenge: { methods: [totp, kba, email-otp] } }
 const desktop = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
 const iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
 const password = "correct horse battery staple";
-const policiesDir = mkdtempSync(join(tmpdir(), "gatehouse-policies-"));
 let gh: TestGatehouse;
 let enforced: TestSp; // corp, enforce
 let reporting: TestSp; // corp, report-only
@@ -45,8 +41,7 @@ let open: TestSp; // no login policy of its own: the default
 let enforcedId: string;
 
 beforeAll(async () => {
-  writeFileSync(join(policiesDir, "corp.yaml"), policyYaml);
-  gh = await startGatehouse({ GATEHOUSE_POLICIES_DIR: policiesDir, GATEHOUSE_TRUSTED_PROXIES: "127.0.0.1" });
+  gh = await startGatehouse({ GATEHOUSE_TRUSTED_PROXIES: "127.0.0.1" }, { policies: { "corp.yaml": policyYaml } });
   await gh.addUser("ada", password, { email: "ada@example.com" });
   await gh.addUser("cole", password, { email: "cole@example.com", groups: ["contractors"] });
   const idp = await readIdpMetadata(`${gh.url}/saml/metadata`);
@@ -62,7 +57,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await gh.close();
-  rmSync(policiesDir, { recursive: true, force: true });
 });
 
 const client = (ip: string, ua = desktop) => new Browser({ "x-forwarded-for": ip, "user-agent": ua });
