@@ -17,8 +17,4 @@ export class Challenges {
   enrolled(user: User): MethodId[] {
     return [...this.#byId.values()].filter((m) => m.enrolled(user)).map((m) => m.id);
   }
-
-  all(): Challenge[] {
-    return [...this.#byId.values()];
-  }
 }

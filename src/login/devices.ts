@@ -53,13 +53,14 @@ export class DeviceService {
     // Another user's device (a shared browser, or a cookie stolen from someone else) is not this user's.
     if (!device || device.revokedAt !== null || device.userId !== user.id) return null;
     const hash = sha256(secret);
-    if (safeEqual(hash, this.#currentHash(id))) {
+    const stored = this.#repo.hashesOf(id);
+    if (stored && safeEqual(hash, stored.current)) {
       // Coarse binding (SECURITY.md C.3): the cookie replayed from another browser or system is not this device.
       const described = describeDevice(req.get("user-agent"), req.get("sec-ch-ua-mobile"));
       const sameKind = (device.browser === null || described.browser === device.browser) && (device.os === null || described.os === device.os);
       return sameKind ? device : null;
     }
-    if (safeEqual(hash, this.#previousHash(id))) {
+    if (stored?.previous && safeEqual(hash, stored.previous)) {
       const now = this.#clock.now();
       if (now - device.lastSeenAt < rotationGraceMs) return device;
       this.#repo.revoke(device.id, user.id, now);
@@ -87,7 +88,7 @@ export class DeviceService {
     let device = this.recognise(req, user);
     const secret = randomToken(32);
     if (device) {
-      const from = this.#currentHash(device.id);
+      const from = this.#repo.hashesOf(device.id)?.current ?? "";
       if (!this.#repo.rotate(device.id, from, sha256(secret), ip, now)) return device; // a concurrent sign-in rotated it
     } else {
       const described = describeDevice(req.get("user-agent"), req.get("sec-ch-ua-mobile"));
@@ -110,13 +111,5 @@ export class DeviceService {
     const ok = this.#repo.setTrust(deviceId, user.id, until);
     if (ok) this.#audit.record({ type: "device.trusted", outcome: "success", userId: user.id, username: user.username, ...base, detail: { deviceId, until: new Date(until).toISOString() } });
     return ok;
-  }
-
-  #currentHash(id: string): string {
-    return this.#repo.hashesOf(id)?.current ?? "";
-  }
-
-  #previousHash(id: string): string {
-    return this.#repo.hashesOf(id)?.previous ?? "";
   }
 }
