@@ -4,7 +4,7 @@ import type { Clock } from "../clock.ts";
 import { clientIp } from "../http/client-ip.ts";
 import type { PolicyCatalog } from "../policy/catalog.ts";
 import { evaluate, type Decision, type PolicyContext } from "../policy/evaluate.ts";
-import { deviceLimit, resolveForUser } from "../policy/resolve.ts";
+import { resolveForUser } from "../policy/resolve.ts";
 import type { ChallengeMethod } from "../policy/schema.ts";
 import type { FirstFactor, LoginPolicyRepository } from "../store/login-policies.ts";
 import type { Transaction } from "../store/transactions.ts";
@@ -93,7 +93,7 @@ export class PolicyGate {
       },
     });
     const reference = `P-${id}`;
-    const devices: DevicePolicy = { limit: deviceLimit(compiled.policy), rememberOffered: compiled.policy.options.trustedDevicesSkipChallenge };
+    const devices: DevicePolicy = { limit: compiled.deviceLimit, rememberOffered: compiled.policy.options.trustedDevicesSkipChallenge };
     if (!enforced || effective === "allow") return { kind: "allow", devices };
     if (effective === "deny") return { kind: "deny", message: decision.message, reference, why: decision.action === "challenge" ? "none-enrolled" : "policy" };
     return { kind: "challenge", methods: usable, reference, devices };

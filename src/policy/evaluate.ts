@@ -39,6 +39,8 @@ interface CompiledRule {
 export interface CompiledPolicy {
   policy: Policy;
   rules: CompiledRule[];
+  /** The smallest N of the `countExceeds` conditions (a new device while N are registered meets the rule), or null. */
+  deviceLimit: number | null;
 }
 
 const bool = (b: boolean): TraceResult => (b ? "pass" : "fail");
@@ -48,7 +50,8 @@ const weekdays = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 export function compilePolicy(policy: Policy): CompiledPolicy {
   const lists = new Map(Object.entries(policy.ipLists ?? {}).map(([name, entries]) => [name, entries.map(parseEntry)]));
   const rules = policy.rules.map((rule, i): CompiledRule => ({ label: rule.name ?? `rules[${i}]`, checks: compileConditions(rule.when, lists), then: rule.then }));
-  return { policy, rules };
+  const limits = policy.rules.flatMap((r) => (r.when.device?.countExceeds !== undefined ? [r.when.device.countExceeds] : []));
+  return { policy, rules, deviceLimit: limits.length ? Math.min(...limits) : null };
 }
 
 function compileConditions(c: Conditions, lists: Map<string, ReturnType<typeof parseEntry>[]>): CompiledRule["checks"] {

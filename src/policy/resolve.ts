@@ -1,5 +1,5 @@
 import type { Decision } from "./evaluate.ts";
-import type { ChallengeMethod, Policy } from "./schema.ts";
+import type { ChallengeMethod } from "./schema.ts";
 
 export interface Resolution {
   effective: "allow" | "deny" | "challenge";
@@ -20,13 +20,4 @@ export function resolveForUser(decision: Decision, user: { deviceTrusted: boolea
     return { effective, usable, note: `no challenge method enrolled (needs one of ${decision.methods.join(", ")}); ifNoneEnrolled: ${decision.ifNoneEnrolled ?? "deny"}` };
   }
   return { effective: "challenge", usable, note: null };
-}
-
-/**
- * The device limit a policy implies: the smallest N of its `countExceeds` conditions (a new
- * device while N are registered meets the policy's action), or null when it sets none.
- */
-export function deviceLimit(policy: Policy): number | null {
-  const limits = policy.rules.flatMap((r) => (r.when.device?.countExceeds !== undefined ? [r.when.device.countExceeds] : []));
-  return limits.length ? Math.min(...limits) : null;
 }
