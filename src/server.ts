@@ -52,6 +52,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
     enrolledMethods: (user) => challenges.enrolled(user),
   });
 
+  const appName = (id: string | null) => (id ? (rt.apps.byId(id)?.name ?? null) : null);
   const login = new LoginFlow({
     transactions,
     sessions,
@@ -63,7 +64,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
     audit: rt.audit,
     csrf,
     clock,
-    appName: (id) => (id ? (rt.apps.byId(id)?.name ?? null) : null),
+    appName,
     onPassed: async (req, res, passed) => {
       if (passed.tx.appId === null) {
         transactions.complete(passed.tx);
@@ -74,17 +75,17 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
     },
   });
   const challengeStep = new ChallengeStep({
-      transactions,
-      transactionStore: rt.transactions,
-      users: rt.users,
-      challenges,
-      throttle,
-      audit: rt.audit,
-      csrf,
-      clock,
-      appName: (id) => (id ? (rt.apps.byId(id)?.name ?? null) : null),
-      notices,
-      passed: (req, res, tx, user, how) => login.completeChallenge(req, res, tx, user, how),
+    transactions,
+    transactionStore: rt.transactions,
+    users: rt.users,
+    challenges,
+    throttle,
+    audit: rt.audit,
+    csrf,
+    clock,
+    appName,
+    notices,
+    passed: (req, res, tx, user, how) => login.completeChallenge(req, res, tx, user, how),
   });
   login.attach(challengeStep);
   const idp: IdpContext = {

@@ -28,7 +28,7 @@ export interface ChallengeStepDeps {
   appName: (appId: string | null) => string | null;
   notices: { secondStepFailed(user: User, method: string, ip: string, at: number): void };
   /** Called once a method has been passed: the login completes the sign-in. */
-  passed: (req: Request, res: Response, tx: Transaction, user: User, how: { method: string; remember: boolean }) => Promise<void>;
+  passed: (req: Request, res: Response, tx: Transaction, user: User, how: { remember: boolean }) => Promise<void>;
 }
 
 /** Wrong answers per method before the transaction itself ends (SECURITY.md B.6). */
@@ -118,7 +118,7 @@ export class ChallengeStep {
     const tx = this.#d.transactions.open(req, txId);
     const user = tx.userId ? this.#d.users.byId(tx.userId) : undefined;
     if (tx.state !== "challenging" || !tx.challenge || !user || user.status !== "active") throw new GatehouseError("transaction_not_found", `transaction in state ${tx.state}, not challenging`);
-    return { tx, user, state: { ...tx.challenge, failures: tx.challenge.failures ?? {} } };
+    return { tx, user, state: tx.challenge };
   }
 
   #ctx(req: Request, tx: Transaction, user: User, state: ChallengeState): ChallengeContext {
@@ -184,6 +184,7 @@ export class ChallengeStep {
     if (!this.#d.transactionStore.markPassed(tx.id, method.id)) throw new GatehouseError("transaction_not_found", "challenge already passed");
     this.#d.audit.record({ type: "challenge.passed", outcome: "success", ...audit, detail: { method: method.id, multiFactor: method.multiFactor } });
     const passedTx = this.#d.transactions.reload(tx);
-    await this.#d.passed(req, res, passedTx, user, { method: method.id, remember: state.rememberOffered && form.remember === "yes" });
+    // Whether the policy lets "remember this device" count is decided where the sign-in completes.
+    await this.#d.passed(req, res, passedTx, user, { remember: form.remember === "yes" });
   }
 }
