@@ -21,6 +21,9 @@ export function fixedClock(start: number): Clock & { advance(ms: number): void; 
 
 export const isoSeconds = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
 
+/** For people: "2026-11-23 09:30" (UTC, to the minute). */
+export const utcMinute = (at: number | string): string => new Date(at).toISOString().slice(0, 16).replace("T", " ");
+
 /** Real time plus an offset tests can advance (for servers talking to peers on real time). */
 export function offsetClock(): Clock & { advance(ms: number): void } {
   let offset = 0;

@@ -6,7 +6,7 @@ import { maskAddress } from "../../challenges/email-codes.ts";
 import { KbaSetupError, setKba, suggestedQuestions } from "../../challenges/kba.ts";
 import type { Challenges } from "../../challenges/registry.ts";
 import type { TotpEnrolment } from "../../challenges/totp.ts";
-import type { Clock } from "../../clock.ts";
+import { utcMinute, type Clock } from "../../clock.ts";
 import type { Config } from "../../config.ts";
 import { GatehouseError } from "../../errors.ts";
 import { clientIp } from "../../http/client-ip.ts";
@@ -111,10 +111,10 @@ export function accountRouter(d: AccountDeps): express.Router {
       enrolled: d.challenges.enrolled(user),
       kbaEnabled: d.config.kba,
       altEmail: user.altEmail,
-      devices: d.deviceStore.forUser(user.id).map((dev) => ({ ...dev, name: deviceName(dev), current: dev.id === thisDevice?.id, trusted: (dev.trustedUntil ?? 0) > now, firstSeen: iso(dev.firstSeenAt), lastSeen: iso(dev.lastSeenAt), trustedUntil: dev.trustedUntil ? iso(dev.trustedUntil) : null })),
+      devices: d.deviceStore.forUser(user.id).map((dev) => ({ ...dev, name: deviceName(dev), current: dev.id === thisDevice?.id, trusted: (dev.trustedUntil ?? 0) > now, firstSeen: utcMinute(dev.firstSeenAt), lastSeen: utcMinute(dev.lastSeenAt), trustedUntil: dev.trustedUntil ? utcMinute(dev.trustedUntil) : null })),
       thisDeviceRegistered: thisDevice !== null,
       thisDeviceTrusted: (thisDevice?.trustedUntil ?? 0) > now,
-      signIns: d.audit.signInsOf(user.id).map((e) => ({ ...e, at: e.at.slice(0, 16).replace("T", " "), app: e.appId ? (apps.get(e.appId) ?? "a removed app") : "Gatehouse", ok: e.outcome === "success" })),
+      signIns: d.audit.signInsOf(user.id).map((e) => ({ ...e, at: utcMinute(e.at), app: e.appId ? (apps.get(e.appId) ?? "a removed app") : "Gatehouse", ok: e.outcome === "success" })),
       outbox: d.config.demo && d.mailer.outbox !== null,
       apps: [...apps].map(([id, name]) => ({ id, name })),
     });
@@ -258,5 +258,3 @@ export function accountRouter(d: AccountDeps): express.Router {
   });
   return r;
 }
-
-const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 16).replace("T", " ");
