@@ -38,12 +38,12 @@ export function assignPolicy(rt: Runtime, o: { app: string; policy: string; mode
 
 export function listPolicies(rt: Runtime): string[] {
   const lines = ["Policies:"];
-  for (const p of rt.policies.list()) lines.push(`  ${p.name} v${p.version}  (${p.source === "built in" ? "built in" : displayPath(p.source)})${p.description ? `  ${p.description}` : ""}`);
+  // Sources are already shown as loaded (relative to the working directory when below it).
+  for (const p of rt.policies.list()) lines.push(`  ${p.name} v${p.version}  (${p.source})${p.description ? `  ${p.description}` : ""}`);
   lines.push("Login policies:");
-  const assigned = rt.loginPolicies.list();
-  const def = assigned.find((a) => a.scope === "default");
-  lines.push(`  default: ${def ? `${def.policyName}, ${def.mode}` : "first-factor-only, enforce (built in; none assigned)"}`);
-  for (const a of assigned.filter((x) => x.scope !== "default")) lines.push(`  ${rt.apps.byId(a.scope)?.name ?? "?"} (${a.scope}): ${a.policyName}, ${a.mode}`);
+  const def = rt.loginPolicies.forApp(null);
+  lines.push(`  default: ${def.policyName}, ${def.mode}${def.scope === "built-in" ? " (built in; none assigned)" : ""}`);
+  for (const a of rt.loginPolicies.list().filter((x) => x.scope !== "default")) lines.push(`  ${rt.apps.byId(a.scope)?.name ?? "?"} (${a.scope}): ${a.policyName}, ${a.mode}`);
   return lines;
 }
 
