@@ -106,6 +106,19 @@ export class DeviceService {
     return this.#repo.byId(device.id) ?? device;
   }
 
+  untrust(user: User, deviceId: string, ip: string): boolean {
+    const ok = this.#repo.setTrust(deviceId, user.id, null);
+    if (ok) this.#audit.record({ type: "device.untrusted", outcome: "success", userId: user.id, username: user.username, ip, detail: { deviceId } });
+    return ok;
+  }
+
+  /** Removed by its owner: its cookie no longer counts, and it no longer takes a place under the limit. */
+  remove(user: User, deviceId: string, ip: string): boolean {
+    const ok = this.#repo.revoke(deviceId, user.id, this.#clock.now());
+    if (ok) this.#audit.record({ type: "device.revoked", outcome: "success", userId: user.id, username: user.username, ip, reason: "removed by its owner", detail: { deviceId } });
+    return ok;
+  }
+
   trust(user: User, deviceId: string, base: { ip: string; transactionId?: string }): boolean {
     const until = this.#clock.now() + this.#lifetimes.deviceTrustMs;
     const ok = this.#repo.setTrust(deviceId, user.id, until);

@@ -145,12 +145,19 @@ export function accountRouter(d: AccountDeps): express.Router {
     changed(req, current.user, "totp", "set", "An authenticator app was set up for your account");
     res.redirect(303, "/account?done=totp");
   });
-  r.post("/account/totp/remove", (req, res) => {
-    const current = recent(req, res, "/account");
-    if (!current) return;
-    parse(csrfOnly, req, current);
-    if (d.totp.remove(current.user)) changed(req, current.user, "totp", "removed", "The authenticator app was removed from your account");
-    res.redirect(303, "/account?done=totp-removed");
+  /** A one-button change on the account page: a recent sign-in, the session's CSRF token, then back with what was done. */
+  const button = (path: string, act: (req: Request, res: Response, current: CurrentSession) => string): void => {
+    r.post(path, (req, res) => {
+      const current = recent(req, res, "/account");
+      if (!current) return;
+      parse(csrfOnly, req, current);
+      res.redirect(303, `/account?done=${act(req, res, current)}`);
+    });
+  };
+
+  button("/account/totp/remove", (req, _res, { user }) => {
+    if (d.totp.remove(user)) changed(req, user, "totp", "removed", "The authenticator app was removed from your account");
+    return "totp-removed";
   });
 
   // Security questions.
@@ -208,43 +215,33 @@ export function accountRouter(d: AccountDeps): express.Router {
     changed(req, current.user, "alt-email", "set", `Your alternate email was set to ${maskAddress(address)}`);
     res.redirect(303, "/account?done=alt-email");
   });
-  r.post("/account/alt-email/remove", (req, res) => {
-    const current = recent(req, res, "/account");
-    if (!current) return;
-    parse(csrfOnly, req, current);
-    d.users.setAltEmail(current.user.id, null, d.clock.now());
-    changed(req, current.user, "alt-email", "removed", "Your alternate email was removed");
-    res.redirect(303, "/account?done=alt-email-removed");
+  button("/account/alt-email/remove", (req, _res, { user }) => {
+    d.users.setAltEmail(user.id, null, d.clock.now());
+    changed(req, user, "alt-email", "removed", "Your alternate email was removed");
+    return "alt-email-removed";
   });
 
   // Devices.
-  r.post("/account/devices/this/trust", (req, res) => {
-    const current = recent(req, res, "/account");
-    if (!current) return;
-    parse(csrfOnly, req, current);
+  button("/account/devices/this/trust", (req, res, { user }) => {
     // Added on purpose, after a recent sign-in: registered even over a policy's device limit.
-    const device = d.devices.afterSignIn(req, res, current.user, { limit: null, trust: true, transactionId: "" });
-    if (device) changed(req, current.user, "device", "trusted", `This device (${deviceName(device)}) was added as a trusted device`);
-    res.redirect(303, "/account?done=device-trusted");
+    const device = d.devices.afterSignIn(req, res, user, { limit: null, trust: true, transactionId: "" });
+    if (device) changed(req, user, "device", "trusted", `This device (${deviceName(device)}) was added as a trusted device`);
+    return "device-trusted";
   });
-  r.post("/account/devices/:id/:action", (req, res) => {
-    const current = recent(req, res, "/account");
-    if (!current) return;
-    parse(csrfOnly, req, current);
-    const { id, action } = req.params;
+  const deviceActions = { trust: "trusted", untrust: "no longer trusted", remove: "removed" } as const;
+  button("/account/devices/:id/:action", (req, _res, { user }) => {
+    const id = String(req.params.id);
+    const action = String(req.params.action);
     const device = d.deviceStore.byId(id);
-    if (!device || device.userId !== current.user.id || device.revokedAt !== null) throw new GatehouseError("not_found", "device of another user or removed");
+    if (!device || device.userId !== user.id || device.revokedAt !== null) throw new GatehouseError("not_found", "device of another user or removed");
+    if (!(action in deviceActions)) throw new GatehouseError("not_found", `device action ${action.slice(0, 20)}`);
+    const done = action as keyof typeof deviceActions;
     const ip = clientIp(req);
-    if (action === "trust") d.devices.trust(current.user, device.id, { ip });
-    else if (action === "untrust") {
-      d.deviceStore.setTrust(device.id, current.user.id, null);
-      d.audit.record({ type: "device.untrusted", outcome: "success", userId: current.user.id, username: current.user.username, ip, detail: { deviceId: device.id } });
-    } else if (action === "remove") {
-      d.deviceStore.revoke(device.id, current.user.id, d.clock.now());
-      d.audit.record({ type: "device.revoked", outcome: "success", userId: current.user.id, username: current.user.username, ip, reason: "removed by its owner", detail: { deviceId: device.id } });
-    } else throw new GatehouseError("not_found", `device action ${action.slice(0, 20)}`);
-    changed(req, current.user, "device", action, `The device "${deviceName(device)}" was ${action === "remove" ? "removed" : action === "trust" ? "trusted" : "no longer trusted"}`);
-    res.redirect(303, `/account?done=device-${action}`);
+    if (done === "trust") d.devices.trust(user, device.id, { ip });
+    else if (done === "untrust") d.devices.untrust(user, device.id, ip);
+    else d.devices.remove(user, device.id, ip);
+    changed(req, user, "device", done, `The device "${deviceName(device)}" was ${deviceActions[done]}`);
+    return `device-${done}`;
   });
 
   // Demo mode without SMTP: the mail Gatehouse would have sent to this user.
