@@ -45,7 +45,7 @@ describe("the challenge forms", () => {
   ])("refuse %s with a page and an audit entry", async (_name, extra, status, reason) => {
     const b = j.browser();
     const page = await j.signIn(b, sp, "ada");
-    const res = await b.submit(readForm(page), extra as Record<string, string>);
+    const res = await b.submit(readForm(page), extra);
     expect(res.status).toBe(status);
     expect(res.body).not.toContain("SAMLResponse");
     expect(lastRejection()).toMatchObject({ reason });
