@@ -1,6 +1,15 @@
 import type { User } from "../store/users.ts";
 import type { Challenge, MethodId } from "./types.ts";
 
+/**
+ * The methods from strongest to weakest: an authenticator app proves a device; an email code
+ * proves a mailbox; security questions prove only knowledge that may be public.
+ */
+export const strength: readonly MethodId[] = ["totp", "email-otp", "kba"];
+
+/** The strongest of these methods, or null for none. */
+export const strongestOf = (methods: readonly string[]): MethodId | null => strength.find((m) => methods.includes(m)) ?? null;
+
 /** The methods Gatehouse offers, by ID. */
 export class Challenges {
   readonly #byId: Map<MethodId, Challenge>;
@@ -16,5 +25,10 @@ export class Challenges {
   /** The methods this user has set up, in Gatehouse's order. */
   enrolled(user: User): MethodId[] {
     return [...this.#byId.values()].filter((m) => m.enrolled(user)).map((m) => m.id);
+  }
+
+  /** The strongest method this user has set up: what a re-authentication asks for. */
+  strongest(user: User): MethodId | null {
+    return strongestOf(this.enrolled(user));
   }
 }
