@@ -14,15 +14,17 @@ function message(to: string, subject: string, paragraphs: string[], code?: strin
   return { to, subject, text, html };
 }
 
+// Codes go in the body only, never the subject: subjects show on lock screens, in notification
+// previews and in mail-server logs.
 export const mailTemplates = {
   signInCode: (to: string, code: string, minutes: number): Message =>
-    message(to, `Your Gatehouse sign-in code: ${code}`, [
+    message(to, "Your Gatehouse sign-in code", [
       "Someone is signing in to your account and asked for a code. Enter this code on the sign-in page:",
       `It expires in ${minutes} minutes and works once.`,
       "If this was not you, do not share the code with anyone, and tell your administrator: your password may be known to someone else.",
     ], code),
   confirmAddress: (to: string, code: string, minutes: number): Message =>
-    message(to, `Confirm your alternate email: ${code}`, [
+    message(to, "Confirm your alternate email for Gatehouse", [
       "You asked Gatehouse to use this address as your alternate email. Enter this code in your account page to confirm it:",
       `It expires in ${minutes} minutes. If you did not ask for this, ignore this message: nothing changes without the code.`,
     ], code),
