@@ -10,15 +10,13 @@ import { clientIp } from "../http/client-ip.ts";
 import type { Csrf } from "../http/csrf.ts";
 import { render } from "../http/render.ts";
 import type { ChallengeState, Transaction } from "../store/transactions.ts";
-import type { TransactionRepository } from "../store/transactions.ts";
 import type { User, UserRepository } from "../store/users.ts";
 import type { GateOutcome } from "./policy-gate.ts";
-import { accountLimits, kbaLimits, type LoginThrottle } from "./throttle.ts";
+import { accountLimits, challengeKey, kbaLimits, type LoginThrottle } from "./throttle.ts";
 import type { TransactionService } from "./transactions.ts";
 
 export interface ChallengeStepDeps {
   transactions: TransactionService;
-  transactionStore: TransactionRepository;
   users: UserRepository;
   challenges: Challenges;
   throttle: LoginThrottle;
@@ -71,9 +69,9 @@ export class ChallengeStep {
       rememberOffered: outcome.devices.rememberOffered,
       deviceLimit: outcome.devices.limit,
       firstFactorNow,
-      failures: {},
+      tries: {},
     };
-    if (!this.#d.transactionStore.setChallenge(tx.id, state)) throw new GatehouseError("transaction_not_found", "transaction closed before its challenge");
+    this.#d.transactions.openChallenge(tx, state);
     this.#d.audit.record({ type: "challenge.started", outcome: "info", userId: user.id, username: user.username, appId: tx.appId, ip: clientIp(req), transactionId: tx.id, detail: { methods: outcome.methods, decision: outcome.reference } });
     res.redirect(303, `/login/challenge?tx=${encodeURIComponent(tx.id)}`);
   }
@@ -82,17 +80,18 @@ export class ChallengeStep {
     const r = express.Router();
     r.get("/login/challenge", async (req, res) => {
       const { tx, user, state } = this.#load(req, req.query.tx);
+      // After a resend (POST, then redirect here, so a reload never mails again).
+      const extra = req.query.sent === "1" ? { notice: "We sent a new code. Earlier codes no longer work." } : {};
       // "Use another way": back to the list, keeping everything else (the KBA pair stays fixed).
-      await this.#show(req, res, tx, user, req.query.choose === "1" && state.methods.length > 1 ? { ...state, chosen: null } : state, {});
+      await this.#show(req, res, tx, user, req.query.choose === "1" && state.methods.length > 1 ? { ...state, chosen: null } : state, extra);
     });
     r.post("/login/challenge/choose", async (req, res) => {
       const form = parse(chooseForm, req.body);
       const { tx, user, state } = this.#load(req, form.tx);
       this.#d.csrf.check(req, "challenge", tx.id, form.csrf);
       if (!state.methods.includes(form.method)) throw new GatehouseError("bad_request", `method ${form.method} not offered`);
-      const next = { ...state, chosen: form.method };
-      this.#d.transactionStore.setChallenge(tx.id, next);
-      await this.#show(req, res, tx, user, next, {});
+      const moved = this.#d.transactions.updateChallenge(tx, { ...state, chosen: form.method });
+      await this.#show(req, res, moved, user, moved.challenge ?? state, {});
     });
     r.post("/login/challenge/resend", async (req, res) => {
       const form = parse(base, req.body);
@@ -103,7 +102,9 @@ export class ChallengeStep {
       const sent = await method.send(this.#ctx(req, tx, user, state));
       const ip = clientIp(req);
       this.#d.audit.record({ type: sent.sent ? "challenge.code_sent" : "challenge.throttled", outcome: sent.sent ? "info" : "failure", userId: user.id, username: user.username, appId: tx.appId, ip, transactionId: tx.id, reason: sent.sent ? "resend" : sent.reason });
-      await this.#show(req, res, tx, user, state, sent.sent ? { notice: "We sent a new code. Earlier codes no longer work." } : { error: `No new code yet: ${sent.reason}. Use the last code we sent, or try again later.` }, sent.sent ? 200 : 429);
+      if (sent.sent) return res.redirect(303, `/login/challenge?tx=${encodeURIComponent(tx.id)}&sent=1`);
+      if (Number.isFinite(sent.retryAfterMs)) res.set("Retry-After", String(Math.ceil(sent.retryAfterMs / 1000)));
+      await this.#show(req, res, tx, user, state, { error: `No new code yet: ${sent.reason}. ${waitText(sent.retryAfterMs)} Until then, use the last code we sent.`, quiet: true }, 429);
     });
     r.post("/login/challenge", async (req, res) => {
       const form = parse(answerForm, req.body);
@@ -125,7 +126,8 @@ export class ChallengeStep {
     return { user, transactionId: tx.id, state, ip: clientIp(req), now: this.#d.clock.now() };
   }
 
-  async #show(req: Request, res: Response, tx: Transaction, user: User, state: ChallengeState, extra: { error?: string; notice?: string }, status = 200): Promise<void> {
+  /** `quiet`: the page shows only the error, not the method's own notice (such as "we sent a code"). */
+  async #show(req: Request, res: Response, tx: Transaction, user: User, state: ChallengeState, extra: { error?: string; notice?: string; quiet?: boolean }, status = 200): Promise<void> {
     const common = { tx: tx.id, csrf: this.#d.csrf.token("challenge", tx.id), appName: this.#d.appName(tx.appId) };
     if (!state.chosen) {
       const options = state.methods.flatMap((id) => {
@@ -136,12 +138,13 @@ export class ChallengeStep {
     }
     const method = this.#method(state.chosen);
     const { prompt, state: next } = await method.begin(this.#ctx(req, tx, user, state));
-    if (JSON.stringify(next) !== JSON.stringify(state)) this.#d.transactionStore.setChallenge(tx.id, next);
+    if (JSON.stringify(next) !== JSON.stringify(state)) this.#d.transactions.updateChallenge(tx, next);
     this.#page(res, common, prompt, next, extra, status);
   }
 
-  #page(res: Response, common: Record<string, unknown>, prompt: Prompt, state: ChallengeState, extra: { error?: string; notice?: string }, status: number): void {
-    render(res, "challenge", { title: prompt.heading, ...common, prompt, notice: extra.notice ?? prompt.notice, error: extra.error, remember: state.rememberOffered, others: state.methods.length > 1 }, status);
+  #page(res: Response, common: Record<string, unknown>, prompt: Prompt, state: ChallengeState, extra: { error?: string; notice?: string; quiet?: boolean }, status: number): void {
+    const notice = extra.notice ?? (extra.quiet ? null : prompt.notice);
+    render(res, "challenge", { title: prompt.heading, ...common, prompt, notice, error: extra.error, remember: state.rememberOffered, others: state.methods.length > 1 }, status);
   }
 
   #method(id: string): Challenge {
@@ -150,41 +153,55 @@ export class ChallengeStep {
     return m;
   }
 
+  /**
+   * Reserve, then verify (STYLE.md 14): the transaction's try for this method, the user's
+   * failure count for it and the address's budget are all taken before the answer is checked.
+   * Parallel answers therefore meet the same caps as answers one after another.
+   */
   async #verify(req: Request, res: Response, tx: Transaction, user: User, state: ChallengeState, form: z.infer<typeof answerForm>): Promise<void> {
     const ip = clientIp(req);
     const audit = { userId: user.id, username: user.username, appId: tx.appId, ip, transactionId: tx.id };
     if (form.method !== state.chosen) throw new GatehouseError("bad_request", `answer for ${form.method}, but ${state.chosen ?? "none"} was asked`);
     const method = this.#method(state.chosen);
-    const key = `challenge:${method.id}:${user.id}`;
-    const limits = method.id === "kba" ? kbaLimits : accountLimits;
-    const verdict0 = await this.#d.throttle.check(key, ip, limits);
+    const spent = this.#d.transactions.spendTry(tx, method.id);
+    const tries = spent.challenge?.tries[method.id] ?? Infinity;
+    if (tries > maxTriesPerMethodPerTransaction) return this.#endTransaction(spent, audit, method.id);
+    const key = challengeKey(user.id, method.id);
+    const verdict0 = await this.#d.throttle.reserve(key, ip, { limits: method.id === "kba" ? kbaLimits : accountLimits });
     if (!verdict0.allowed) {
       this.#d.audit.record({ type: "challenge.throttled", outcome: "failure", ...audit, reason: verdict0.reason, detail: { method: method.id } });
       if (Number.isFinite(verdict0.retryAfterMs)) res.set("Retry-After", String(Math.ceil(verdict0.retryAfterMs / 1000)));
-      return this.#show(req, res, tx, user, state, { error: catalogue.challenge_throttled.message }, 429);
+      return this.#show(req, res, spent, user, spent.challenge ?? state, { error: catalogue.challenge_throttled.message }, 429);
     }
     const answer: Record<string, string> = { code: form.code ?? "", answer0: form.answer0 ?? "", answer1: form.answer1 ?? "" };
-    const verdict = await method.verify(this.#ctx(req, tx, user, state), answer);
+    const verdict = await method.verify(this.#ctx(req, spent, user, spent.challenge ?? state), answer);
     if (!verdict.ok) {
-      const n = await this.#d.throttle.failed(key, ip);
-      const failures = { ...state.failures, [method.id]: (state.failures[method.id] ?? 0) + 1 };
-      const next = { ...state, failures };
-      this.#d.transactionStore.setChallenge(tx.id, next);
-      this.#d.audit.record({ type: "challenge.failed", outcome: "failure", ...audit, reason: verdict.reason, detail: { method: method.id, consecutiveFailures: n, inTransaction: failures[method.id] } });
+      const n = this.#d.throttle.failures(key);
+      this.#d.audit.record({ type: "challenge.failed", outcome: "failure", ...audit, reason: verdict.reason, detail: { method: method.id, consecutiveFailures: n, inTransaction: tries } });
       // Someone who knows the password is failing the next step: the owner should know (OWASP MFA cheat sheet).
-      if (state.firstFactorNow && Object.values(state.failures).every((v) => v === 0)) this.#d.notices.secondStepFailed(user, method.label, ip, this.#d.clock.now());
-      if ((failures[method.id] ?? 0) >= maxTriesPerMethodPerTransaction) {
-        this.#d.transactions.deny(tx);
-        this.#d.audit.record({ type: "login.throttled", outcome: "failure", ...audit, reason: `${maxTriesPerMethodPerTransaction} wrong answers for ${method.id} in one transaction` });
-        throw Object.assign(new GatehouseError("login_throttled", "challenge tries per transaction"), { audited: true });
-      }
-      return this.#show(req, res, tx, user, next, { error: verdict.message }, 401);
+      const triesInAll = Object.values(spent.challenge?.tries ?? {}).reduce((a, b) => a + b, 0);
+      if (state.firstFactorNow && triesInAll === 1) this.#d.notices.secondStepFailed(user, method.label, ip, this.#d.clock.now());
+      if (tries >= maxTriesPerMethodPerTransaction) return this.#endTransaction(spent, audit, method.id);
+      return this.#show(req, res, spent, user, spent.challenge ?? state, { error: verdict.message }, 401);
     }
-    this.#d.throttle.succeeded(key);
-    if (!this.#d.transactionStore.markPassed(tx.id, method.id)) throw new GatehouseError("transaction_not_found", "challenge already passed");
+    await verdict0.reservation.succeeded();
+    const passedTx = this.#d.transactions.markPassed(spent, method.id);
     this.#d.audit.record({ type: "challenge.passed", outcome: "success", ...audit, detail: { method: method.id, multiFactor: method.multiFactor } });
-    const passedTx = this.#d.transactions.reload(tx);
     // Whether the policy lets "remember this device" count is decided where the sign-in completes.
     await this.#d.passed(req, res, passedTx, user, { remember: form.remember === "yes" });
   }
+
+  /** The fifth wrong answer for a method ends the transaction (SECURITY.md B.6). */
+  #endTransaction(tx: Transaction, audit: { userId: string; username: string; appId: string | null; ip: string; transactionId: string }, method: string): never {
+    const ended = this.#d.transactions.deny(tx);
+    if (ended) this.#d.audit.record({ type: "login.throttled", outcome: "failure", ...audit, reason: `${maxTriesPerMethodPerTransaction} wrong answers for ${method} in one transaction` });
+    throw Object.assign(new GatehouseError(ended ? "login_throttled" : "transaction_not_found", "challenge tries per transaction"), { audited: ended });
+  }
+}
+
+/** "You can ask for another in 40 seconds." */
+function waitText(ms: number): string {
+  if (!Number.isFinite(ms)) return "";
+  const s = Math.max(1, Math.ceil(ms / 1000));
+  return s < 120 ? `You can ask for another in ${s} seconds.` : `You can ask for another in ${Math.ceil(s / 60)} minutes.`;
 }

@@ -15,7 +15,7 @@ import type { ChallengeStep } from "./challenge-step.ts";
 import type { DeviceService } from "./devices.ts";
 import type { DevicePolicy, GateOutcome, PolicyGate } from "./policy-gate.ts";
 import type { SessionManager } from "./sessions.ts";
-import { LoginThrottle } from "./throttle.ts";
+import { accountKey, type LoginThrottle } from "./throttle.ts";
 import type { TransactionRequest, TransactionService } from "./transactions.ts";
 
 /**
@@ -40,6 +40,8 @@ export interface LoginDeps {
 }
 
 export const maxPasswordTriesPerTransaction = 5;
+
+const lockedMessage = "This account is locked after too many failed sign-ins. Ask your administrator to unlock it.";
 
 const loginForm = z.object({
   tx: z.string().max(64),
@@ -73,8 +75,7 @@ export class LoginFlow {
     const tx = this.#d.transactions.begin(req, res, request, ip);
     const current = forceAuthn ? undefined : this.#d.sessions.current(req);
     if (current) {
-      this.#d.transactions.identify(tx, current.user.id);
-      const identified: Transaction = { ...tx, userId: current.user.id, state: "identified" };
+      const identified = this.#d.transactions.identify(tx, current.user.id);
       // A session never carries one app's approval to another: this app's policy runs now.
       await this.#decide(req, res, identified, current.user, false);
       return;
@@ -95,7 +96,9 @@ export class LoginFlow {
       }
       const tx = this.#d.transactions.open(req, txId);
       if (tx.state === "challenging") return res.redirect(303, `/login/challenge?tx=${encodeURIComponent(tx.id)}`);
-      this.page(res, tx, {});
+      // A re-authentication says why it is asked, and for whom.
+      const reauth = tx.stepUp ? this.#d.sessions.current(req) : undefined;
+      this.page(res, tx, reauth ? { username: reauth.user.username, notice: "Before you change how you sign in, confirm it's you. Sign in again; you may also be asked for your strongest verification method." } : {});
     });
     r.post("/login", async (req, res) => {
       const form = loginForm.safeParse(req.body);
@@ -109,48 +112,61 @@ export class LoginFlow {
     return r;
   }
 
-  private page(res: Response, tx: Transaction, extra: { error?: string; username?: string }, status = 200): void {
+  private page(res: Response, tx: Transaction, extra: { error?: string; notice?: string; username?: string }, status = 200): void {
     render(res, "login", { title: "Sign in", tx: tx.id, csrf: this.#d.csrf.token("login", tx.id), appName: this.#d.appName(tx.appId), ...extra }, status);
   }
 
+  /**
+   * Reserve, then verify (STYLE.md 14): the transaction's try and every throttle are taken
+   * before the hash runs; a right password gives the throttles back. Failures count against
+   * the user the login names, whichever spelling (username or email) was typed.
+   */
   private async checkPassword(req: Request, res: Response, tx: Transaction, login: string, password: string): Promise<void> {
     const ip = clientIp(req);
     const base = { appId: tx.appId, ip, transactionId: tx.id, username: login };
-    if (this.#d.transactions.countAttempt(tx) > maxPasswordTriesPerTransaction) {
+    const attempts = this.#d.transactions.countAttempt(tx);
+    if (attempts === 0) throw new GatehouseError("transaction_not_found", "password form after the transaction moved on");
+    if (attempts > maxPasswordTriesPerTransaction) {
       this.#d.transactions.deny(tx);
       this.#d.audit.record({ type: "login.throttled", outcome: "failure", ...base, reason: "too many password tries in one transaction" });
-      throw new GatehouseError("login_throttled", "transaction attempt cap");
-    }
-    const key = LoginThrottle.accountKey(login);
-    const verdict = await this.#d.throttle.check(key, ip);
-    if (!verdict.allowed) {
-      this.#d.audit.record({ type: "login.throttled", outcome: "failure", ...base, reason: verdict.reason });
-      if (Number.isFinite(verdict.retryAfterMs)) res.set("Retry-After", String(Math.ceil(verdict.retryAfterMs / 1000)));
-      return this.page(res, tx, { error: catalogue.login_throttled.message, username: login }, 429);
+      throw Object.assign(new GatehouseError("login_throttled", "transaction attempt cap"), { audited: true });
     }
     const user = this.#d.users.byLogin(login);
+    const account = accountKey(login, user?.id ?? null);
+    const verdict = await this.#d.throttle.reserve(account, ip, { knownContext: user ? this.#knownContext(req, user, ip) : false });
+    if (!verdict.allowed) {
+      this.#d.audit.record({ type: "login.throttled", outcome: "failure", ...base, userId: user?.id ?? null, reason: verdict.reason });
+      if (Number.isFinite(verdict.retryAfterMs)) res.set("Retry-After", String(Math.ceil(verdict.retryAfterMs / 1000)));
+      return this.page(res, tx, { error: verdict.hardStop ? lockedMessage : catalogue.login_throttled.message, username: login }, 429);
+    }
     // Same work whether or not the user exists: no enumeration by timing.
     const matches = await verifySecret(password, user?.passwordHash ?? (await dummyHash()));
     const failure = !user ? "unknown user" : !user.passwordHash ? "no password set" : !matches ? "wrong password" : user.status !== "active" ? "account disabled" : null;
     if (failure || !user) {
-      const n = await this.#d.throttle.failed(key, ip);
-      this.#d.audit.record({ type: "login.password.failed", outcome: "failure", ...base, userId: user?.id ?? null, reason: failure, detail: { consecutiveFailures: n } });
+      this.#d.audit.record({ type: "login.password.failed", outcome: "failure", ...base, userId: user?.id ?? null, reason: failure, detail: { consecutiveFailures: this.#d.throttle.failures(account) } });
       return this.page(res, tx, { error: catalogue.login_failed.message, username: login }, 401);
     }
-    this.#d.throttle.succeeded(key);
-    this.#d.transactions.identify(tx, user.id);
+    await verdict.reservation.succeeded();
+    const identified = this.#d.transactions.identify(tx, user.id);
     this.#d.audit.record({ type: "login.password.succeeded", outcome: "success", ...base, userId: user.id, username: user.username });
     // No SSO session until the policy (and any challenge) lets this sign-in through.
-    await this.#decide(req, res, { ...tx, userId: user.id, state: "identified" }, user, true);
+    await this.#decide(req, res, identified, user, true);
+  }
+
+  /** A browser that is one of the user's devices, or an address the user signed in from before. */
+  #knownContext(req: Request, user: User, ip: string): boolean {
+    return this.#d.devices.recognise(req, user) !== null || this.#d.audit.signedInFrom(user.id, ip);
   }
 
   /** The login policy's decision, and what follows from it. */
   async #decide(req: Request, res: Response, tx: Transaction, user: User, firstFactorNow: boolean): Promise<void> {
     let outcome = this.#d.gate.decide(req, tx, user, "password");
-    // A re-authentication before a sensitive change asks for the account's strongest factor,
-    // whatever the policy would skip (a trusted device included): SECURITY.md B.7.
-    if (tx.stepUp && outcome.kind !== "deny" && this.#d.challenges.enrolled(user).includes("totp")) {
-      outcome = { kind: "challenge", methods: ["totp"], reference: outcome.kind === "challenge" ? outcome.reference : "step-up", devices: { limit: outcome.devices.limit, rememberOffered: false } };
+    // A re-authentication before a sensitive change asks for the account's strongest factor
+    // (authenticator app > email code > security questions), whatever the policy would skip, a
+    // trusted device included: SECURITY.md B.7.
+    const strongest = tx.stepUp ? this.#d.challenges.strongest(user) : null;
+    if (strongest && outcome.kind !== "deny") {
+      outcome = { kind: "challenge", methods: [strongest], reference: outcome.kind === "challenge" ? outcome.reference : "step-up", devices: { limit: outcome.devices.limit, rememberOffered: false } };
     }
     if (outcome.kind === "allow") return this.#complete(req, res, tx, user, { firstFactorNow, devices: outcome.devices, trust: false });
     if (outcome.kind === "challenge") {
@@ -174,25 +190,28 @@ export class LoginFlow {
   async #complete(req: Request, res: Response, tx: Transaction, user: User, o: { firstFactorNow: boolean; devices: DevicePolicy; trust: boolean }): Promise<void> {
     const ip = clientIp(req);
     const base = { appId: tx.appId, ip, transactionId: tx.id, userId: user.id, username: user.username };
-    const multiFactor = tx.passed.some((m) => this.#d.challenges.get(m)?.multiFactor === true);
     const current = this.#d.sessions.current(req);
     let session: Session;
-    if (!o.firstFactorNow && current && current.user.id === user.id) {
-      session = current.session;
-      this.#d.audit.record({ type: "session.reused", outcome: "success", ...base });
-    } else if (!o.firstFactorNow) {
+    if (!o.firstFactorNow && (!current || current.user.id !== user.id)) {
       // The session this sign-in relied on ended meanwhile (signed out in another tab): a
       // challenge alone never stands in for the password.
       this.#d.transactions.deny(tx);
       throw new GatehouseError("not_signed_in", "SSO session ended during the challenge");
+    }
+    // From here on the stored row decides: a parallel request that passed first wins, this one throws.
+    const passed = this.#d.transactions.pass(tx);
+    const multiFactor = passed.passed.some((m) => this.#d.challenges.get(m)?.multiFactor === true);
+    if (!o.firstFactorNow && current) {
+      session = current.session;
+      this.#d.audit.record({ type: "session.reused", outcome: "success", ...base });
     } else {
-      const authMethod = ["password", ...tx.passed].join("+");
+      const authMethod = ["password", ...passed.passed].join("+");
       session = this.#d.sessions.start(res, user.id, authMethod, this.#d.clock.now());
       this.#d.audit.record({ type: "session.started", outcome: "success", ...base, detail: { authMethod, multiFactor } });
     }
     // Devices are counted when someone actually proved something in this transaction.
-    if (o.firstFactorNow || tx.passed.length > 0) this.#d.devices.afterSignIn(req, res, user, { limit: o.devices.limit, trust: o.trust, transactionId: tx.id });
-    await this.#d.onPassed(req, res, { tx, user, session, multiFactor });
+    if (o.firstFactorNow || passed.passed.length > 0) this.#d.devices.afterSignIn(req, res, user, { limit: o.devices.limit, trust: o.trust, transactionId: tx.id });
+    await this.#d.onPassed(req, res, { tx: passed, user, session, multiFactor });
   }
 
   /** On a refusal the transaction ends here, on a page that says what the user can do, never which rule refused them. */

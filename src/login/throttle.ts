@@ -1,8 +1,8 @@
 import ipaddr from "ipaddr.js";
-import { RateLimiterSQLite, RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimiterRes, RateLimiterSQLite } from "rate-limiter-flexible";
 import type { Clock } from "../clock.ts";
 import type { Db } from "../store/db.ts";
-import { AccountFailureRepository } from "../store/account-failures.ts";
+import { AccountFailureRepository, type FailureCount } from "../store/account-failures.ts";
 
 /** Per-account lockout numbers (NIST SP 800-63B-4 §3.2.2, SECURITY.md B.6). */
 export const accountLimits = {
@@ -17,26 +17,57 @@ export type AccountLimits = { readonly freeFailures: number; readonly firstDelay
 /** Security questions are guessable: a longer lock (SECURITY.md B.2: 30 minutes after 5 failures, growing). */
 export const kbaLimits: AccountLimits = { freeFailures: 4, firstDelayMs: 30 * 60_000, maxDelayMs: 24 * 60 * 60_000, hardStop: 100 };
 
-export type ThrottleVerdict = { allowed: true } | { allowed: false; retryAfterMs: number; reason: string };
+/** Failure rates per network (SECURITY.md B.6): one address, and the network around it. */
+export const networkLimits = {
+  perAddress: { points: 20, durationS: 600 }, // an IPv4 address or an IPv6 /64 (one subscriber's prefix)
+  perNetwork: { points: 200, durationS: 3600 }, // an IPv4 /24 or an IPv6 /48
+} as const;
 
-const subnetOf = (ip: string): string => {
-  if (ip === "unknown") return ip;
-  const addr = ipaddr.parse(ip);
-  return addr.kind() === "ipv4" ? `${addr.toString().split(".").slice(0, 3).join(".")}.0/24` : `${(addr as ipaddr.IPv6).toNormalizedString().split(":").slice(0, 3).join(":")}::/48`;
-};
+export type ThrottleVerdict = { allowed: false; retryAfterMs: number; reason: string; hardStop: boolean } | { allowed: true; reservation: Reservation };
 
-/** Failed sign-in throttles: consecutive failures per account, and failure rates per IP and per subnet. */
+/** A try that was counted before its check: `succeeded` gives the counts back. */
+export interface Reservation {
+  succeeded(): Promise<void>;
+}
+
+/**
+ * The keys an address is counted under: the address itself (an IPv6 /64, since one subscriber
+ * holds a whole /64), and its network (/24, /48). An IPv4-mapped IPv6 address is its IPv4.
+ */
+export function networkKeys(ip: string): { address: string; network: string } {
+  if (!ipaddr.isValid(ip)) return { address: `other:${ip.slice(0, 64)}`, network: "other" };
+  let addr = ipaddr.parse(ip);
+  if (addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
+  if (addr.kind() === "ipv4") {
+    const o = (addr as ipaddr.IPv4).octets;
+    return { address: o.join("."), network: `${o.slice(0, 3).join(".")}.0/24` };
+  }
+  const parts = (addr as ipaddr.IPv6).parts.map((p) => p.toString(16));
+  return { address: `${parts.slice(0, 4).join(":")}::/64`, network: `${parts.slice(0, 3).join(":")}::/48` };
+}
+
+/** The account a login counts against: the user when it names one (any spelling), else the typed name. */
+export const accountKey = (login: string, userId: string | null): string => (userId ? `user:${userId}` : `login:${login.normalize("NFKC").trim().toLowerCase()}`);
+
+/** A challenge method's failures count against the user, apart from the password's. */
+export const challengeKey = (userId: string, method: string): string => `user:${userId}:challenge:${method}`;
+
+/**
+ * Failed sign-in throttles: consecutive failures per account, failure rates per address and
+ * per network. Reserve, then verify (STYLE.md 14): every counter is taken before the
+ * password or answer is checked and given back when it was right.
+ */
 export class LoginThrottle {
   readonly #accounts: AccountFailureRepository;
-  readonly #perIp: RateLimiterSQLite;
-  readonly #perSubnet: RateLimiterSQLite;
+  readonly #perAddress: RateLimiterSQLite;
+  readonly #perNetwork: RateLimiterSQLite;
   readonly #clock: Clock;
 
-  private constructor(db: Db, clock: Clock, perIp: RateLimiterSQLite, perSubnet: RateLimiterSQLite) {
+  private constructor(db: Db, clock: Clock, perAddress: RateLimiterSQLite, perNetwork: RateLimiterSQLite) {
     this.#accounts = new AccountFailureRepository(db);
     this.#clock = clock;
-    this.#perIp = perIp;
-    this.#perSubnet = perSubnet;
+    this.#perAddress = perAddress;
+    this.#perNetwork = perNetwork;
   }
 
   static async create(db: Db, clock: Clock): Promise<LoginThrottle> {
@@ -47,49 +78,76 @@ export class LoginThrottle {
           (err?: Error) => (err ? reject(err) : resolve(l)),
         );
       });
-    const perIp = await limiter("login_ip", 20, 600);
-    const perSubnet = await limiter("login_subnet", 200, 3600);
-    return new LoginThrottle(db, clock, perIp, perSubnet);
+    const perAddress = await limiter("login_ip", networkLimits.perAddress.points, networkLimits.perAddress.durationS);
+    const perNetwork = await limiter("login_subnet", networkLimits.perNetwork.points, networkLimits.perNetwork.durationS);
+    return new LoginThrottle(db, clock, perAddress, perNetwork);
   }
 
-  static accountKey(login: string): string {
-    return login.normalize("NFKC").trim().toLowerCase();
-  }
-
-  /** Whether a sign-in attempt may be checked at all, before any password is hashed. */
-  async check(accountKey: string, ip: string, limits: AccountLimits = accountLimits): Promise<ThrottleVerdict> {
-    const f = this.#accounts.get(accountKey);
-    if (f) {
-      if (f.consecutive >= limits.hardStop) return { allowed: false, retryAfterMs: Infinity, reason: `account hard stop after ${f.consecutive} failures` };
-      const delay = delayFor(f.consecutive, limits);
-      const wait = f.lastFailureAt + delay - this.#clock.now();
-      if (wait > 0) return { allowed: false, retryAfterMs: wait, reason: `account delay after ${f.consecutive} consecutive failures` };
-    }
+  /**
+   * Takes one try from every budget, or refuses without taking any. `knownContext` (a device or
+   * an address this account signed in from before) passes the account's delay, never its hard
+   * stop: a stranger's failures cannot lock the owner out (SECURITY.md B.6).
+   */
+  async reserve(account: string, ip: string, opts: { limits?: AccountLimits; knownContext?: boolean } = {}): Promise<ThrottleVerdict> {
+    const limits = opts.limits ?? accountLimits;
+    const { address, network } = networkKeys(ip);
+    const taken: [RateLimiterSQLite, string][] = [];
+    const giveBack = async () => {
+      for (const [l, k] of taken) await l.reward(k, 1);
+    };
     for (const [limiter, key, what] of [
-      [this.#perIp, ip, "IP"],
-      [this.#perSubnet, subnetOf(ip), "subnet"],
+      [this.#perAddress, address, "IP"],
+      [this.#perNetwork, network, "network"],
     ] as const) {
-      const res = await limiter.get(key);
-      if (res && res.consumedPoints >= limiter.points) return { allowed: false, retryAfterMs: res.msBeforeNext, reason: `${what} failure rate` };
+      try {
+        await limiter.consume(key);
+        taken.push([limiter, key]);
+      } catch (e) {
+        if (!(e instanceof RateLimiterRes)) throw e;
+        // Over the limit: this try was counted but will not be checked, so it costs nothing.
+        await limiter.reward(key, 1);
+        await giveBack();
+        return { allowed: false, retryAfterMs: e.msBeforeNext, reason: `${what} failure rate`, hardStop: false };
+      }
     }
-    return { allowed: true };
+    const now = this.#clock.now();
+    const out: { refusal?: Extract<ThrottleVerdict, { allowed: false }> } = {};
+    const { allowed } = this.#accounts.reserve(account, now, (f: FailureCount | undefined) => {
+      if (!f) return true;
+      if (f.consecutive >= limits.hardStop) {
+        out.refusal = { allowed: false, retryAfterMs: Infinity, reason: `account hard stop after ${f.consecutive} failures`, hardStop: true };
+        return false;
+      }
+      const wait = f.lastFailureAt + delayFor(f.consecutive, limits) - now;
+      if (wait > 0 && !opts.knownContext) {
+        out.refusal = { allowed: false, retryAfterMs: wait, reason: `account delay after ${f.consecutive} consecutive failures`, hardStop: false };
+        return false;
+      }
+      return true;
+    });
+    if (!allowed) {
+      await giveBack();
+      return out.refusal ?? { allowed: false, retryAfterMs: 0, reason: "account throttle", hardStop: false };
+    }
+    return {
+      allowed: true,
+      reservation: {
+        succeeded: async () => {
+          this.#accounts.reset(account);
+          await giveBack();
+        },
+      },
+    };
   }
 
-  async failed(accountKey: string, ip: string): Promise<number> {
-    const n = this.#accounts.fail(accountKey, this.#clock.now());
-    for (const [limiter, key] of [
-      [this.#perIp, ip],
-      [this.#perSubnet, subnetOf(ip)],
-    ] as const) {
-      await limiter.consume(key).catch((e: unknown) => {
-        if (!(e instanceof RateLimiterRes)) throw e; // over the limit is recorded, not an error here
-      });
-    }
-    return n;
+  /** Consecutive failures counted for this account now. */
+  failures(account: string): number {
+    return this.#accounts.get(account)?.consecutive ?? 0;
   }
 
-  succeeded(accountKey: string): void {
-    this.#accounts.reset(accountKey);
+  /** An administrator's unlock: every failure count of this user (password and challenges). */
+  unlockUser(userId: string): void {
+    this.#accounts.resetPrefix(`user:${userId}`);
   }
 }
 

@@ -3,7 +3,7 @@ import type { Clock } from "../clock.ts";
 import type { CookieJar } from "../http/cookies.ts";
 import { randomToken, safeEqual, sha256 } from "../crypto/tokens.ts";
 import { GatehouseError } from "../errors.ts";
-import type { Transaction, TransactionRepository } from "../store/transactions.ts";
+import type { ChallengeState, Transaction, TransactionRepository } from "../store/transactions.ts";
 
 export interface TransactionRequest {
   appId: string | null;
@@ -46,7 +46,6 @@ export class TransactionService {
     const binding = this.browserBinding(req, res);
     const now = this.#clock.now();
     const id = randomToken(24);
-    this.#repo.purgeExpired(now - this.#lifetimeMs);
     this.#repo.add({ id, bindingHash: sha256(binding), ...input, clientIp, createdAt: now, expiresAt: now + this.#lifetimeMs });
     return this.#repo.byId(id) as Transaction;
   }
@@ -58,32 +57,63 @@ export class TransactionService {
     if (!tx) throw new GatehouseError("transaction_not_found", "unknown transaction");
     const binding = this.#cookies.get(req, "browser");
     if (!binding || !safeEqual(sha256(binding), tx.bindingHash)) throw new GatehouseError("transaction_wrong_browser", "binding cookie does not match");
-    if (tx.state === "completed" || tx.state === "denied") throw new GatehouseError("transaction_not_found", `transaction already ${tx.state}`);
+    if (tx.state === "completed" || tx.state === "denied" || tx.state === "passed") throw new GatehouseError("transaction_not_found", `transaction already ${tx.state}`);
     if (tx.expiresAt <= this.#clock.now()) throw new GatehouseError("transaction_expired", "transaction past its expiry");
     return tx;
   }
 
-  identify(tx: Transaction, userId: string): void {
-    this.#repo.identify(tx.id, userId);
+  /**
+   * The transitions of the login transaction (STYLE.md 13). Each is a compare-and-set in the
+   * store; the loser of a race gets an error, never a copy patched in memory. Callers continue
+   * from the row returned.
+   */
+  identify(tx: Transaction, userId: string): Transaction {
+    return won(this.#repo.identify(tx.id, userId), "identify");
+  }
+
+  openChallenge(tx: Transaction, challenge: ChallengeState): Transaction {
+    return won(this.#repo.setChallenge(tx.id, userOf(tx), challenge, "identified"), "open the challenge");
+  }
+
+  updateChallenge(tx: Transaction, challenge: ChallengeState): Transaction {
+    return won(this.#repo.setChallenge(tx.id, userOf(tx), challenge, "challenging"), "update the challenge");
+  }
+
+  /** Spends one try of a method before its answer is checked. */
+  spendTry(tx: Transaction, method: string): Transaction {
+    return won(this.#repo.spendTry(tx.id, userOf(tx), method), "spend a try");
+  }
+
+  markPassed(tx: Transaction, method: string): Transaction {
+    return won(this.#repo.markPassed(tx.id, userOf(tx), method), "record a passed challenge");
+  }
+
+  /** The policy allowed, or a challenge was passed: nothing stands between the user and completion. */
+  pass(tx: Transaction): Transaction {
+    return won(this.#repo.pass(tx.id, userOf(tx)), "pass");
   }
 
   /** Completes the transaction; false if it was already completed (a replayed submit). */
   complete(tx: Transaction): boolean {
-    return this.#repo.finish(tx.id, "completed", this.#clock.now());
+    return tx.userId !== null && this.#repo.complete(tx.id, tx.userId, this.#clock.now()) !== undefined;
   }
 
   deny(tx: Transaction): boolean {
-    return this.#repo.finish(tx.id, "denied", this.#clock.now());
+    return this.#repo.deny(tx.id, this.#clock.now());
   }
 
-  /** The transaction as stored now (after a step changed it). */
-  reload(tx: Transaction): Transaction {
-    const fresh = this.#repo.byId(tx.id);
-    if (!fresh) throw new GatehouseError("transaction_not_found", "transaction vanished");
-    return fresh;
-  }
-
+  /** Counts a password try; 0 once the transaction no longer waits for a password. */
   countAttempt(tx: Transaction): number {
     return this.#repo.countAttempt(tx.id);
   }
 }
+
+const userOf = (tx: Transaction): string => {
+  if (!tx.userId) throw new GatehouseError("transaction_not_found", `transaction ${tx.state} has no user`);
+  return tx.userId;
+};
+
+const won = (row: Transaction | undefined, step: string): Transaction => {
+  if (!row) throw new GatehouseError("transaction_not_found", `could not ${step}: the transaction moved on (another request, or it ended)`);
+  return row;
+};

@@ -1,31 +1,56 @@
 import type { Db } from "./db.ts";
 
+export interface FailureCount {
+  consecutive: number;
+  lastFailureAt: number;
+}
+
+/**
+ * Consecutive failures per account key. A try is reserved (counted as a failure) before the
+ * secret is checked and forgotten when it was right, so parallel tries cannot all slip in
+ * between a read and a write.
+ */
 export class AccountFailureRepository {
   readonly #get;
   readonly #fail;
   readonly #reset;
+  readonly #resetLike;
+  readonly #reserve;
 
   constructor(db: Db) {
-    this.#get = db.prepare<[string], { consecutive: number; lastFailureAt: number }>(
-      "SELECT consecutive, last_failure_at AS lastFailureAt FROM account_failures WHERE account_key = ?",
-    );
+    this.#get = db.prepare<[string], FailureCount>("SELECT consecutive, last_failure_at AS lastFailureAt FROM account_failures WHERE account_key = ?");
     this.#fail = db.prepare<[{ key: string; now: number }], { consecutive: number }>(
       `INSERT INTO account_failures (account_key, consecutive, last_failure_at) VALUES (@key, 1, @now)
        ON CONFLICT (account_key) DO UPDATE SET consecutive = consecutive + 1, last_failure_at = @now
        RETURNING consecutive`,
     );
     this.#reset = db.prepare<[string]>("DELETE FROM account_failures WHERE account_key = ?");
+    this.#resetLike = db.prepare<[string]>("DELETE FROM account_failures WHERE account_key LIKE ? ESCAPE '\\'");
+    // Read, decide and count in one write transaction: atomic in this process and against others.
+    const reserve = db.transaction((key: string, now: number, allowed: (f: FailureCount | undefined) => boolean): { allowed: boolean; before: FailureCount | undefined } => {
+      const before = this.#get.get(key);
+      if (!allowed(before)) return { allowed: false, before };
+      this.#fail.get({ key, now });
+      return { allowed: true, before };
+    });
+    this.#reserve = (key: string, now: number, allowed: (f: FailureCount | undefined) => boolean) => reserve.immediate(key, now, allowed);
   }
 
-  get(key: string): { consecutive: number; lastFailureAt: number } | undefined {
+  get(key: string): FailureCount | undefined {
     return this.#get.get(key);
   }
 
-  fail(key: string, now: number): number {
-    return this.#fail.get({ key, now })?.consecutive ?? 1;
+  /** Counts a try as a failure in advance when `allowed` says the count so far permits one. */
+  reserve(key: string, now: number, allowed: (f: FailureCount | undefined) => boolean): { allowed: boolean; before: FailureCount | undefined } {
+    return this.#reserve(key, now, allowed);
   }
 
   reset(key: string): void {
     this.#reset.run(key);
+  }
+
+  /** Forgets every key that starts with this prefix (an administrator's unlock). */
+  resetPrefix(prefix: string): void {
+    this.#resetLike.run(`${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   }
 }

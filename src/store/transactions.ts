@@ -1,6 +1,10 @@
 import type { Db } from "./db.ts";
 
-export type TransactionState = "started" | "identified" | "challenging" | "completed" | "denied";
+/**
+ * started → identified → (challenging →) passed → completed; any open state → denied.
+ * Every move is a compare-and-set on the stored state (and, once identified, the user).
+ */
+export type TransactionState = "started" | "identified" | "challenging" | "passed" | "completed" | "denied";
 
 /** The challenge step of a transaction: what the policy offered and how far the user got. */
 export interface ChallengeState {
@@ -10,7 +14,7 @@ export interface ChallengeState {
   rememberOffered: boolean; // the policy lets a passed challenge trust this device
   deviceLimit: number | null;
   firstFactorNow: boolean; // the password was checked in this transaction (a fresh session follows)
-  failures: Record<string, number>; // wrong answers per method in this transaction
+  tries: Record<string, number>; // answers checked per method in this transaction, counted before the check
 }
 
 export interface Transaction {
@@ -73,11 +77,14 @@ export class TransactionRepository {
   readonly #insert;
   readonly #byId;
   readonly #identify;
-  readonly #finish;
+  readonly #challenge;
+  readonly #spendTry;
+  readonly #passed;
+  readonly #pass;
+  readonly #complete;
+  readonly #deny;
   readonly #attempt;
   readonly #purge;
-  readonly #challenge;
-  readonly #passed;
 
   constructor(db: Db) {
     this.#insert = db.prepare(
@@ -85,17 +92,30 @@ export class TransactionRepository {
        VALUES (@id, @bindingHash, @appId, @requestId, @relayState, @acsUrl, 'started', @clientIp, @createdAt, @expiresAt, @stepUp)`,
     );
     this.#byId = db.prepare<[string], Row>("SELECT * FROM transactions WHERE id = ?");
-    this.#identify = db.prepare<[string, string]>("UPDATE transactions SET state = 'identified', user_id = ? WHERE id = ? AND state = 'started'");
-    // The state guard makes completion atomic: one transaction issues at most one assertion.
-    this.#finish = db.prepare<[TransactionState, number, string]>(
-      "UPDATE transactions SET state = ?, completed_at = ? WHERE id = ? AND state IN ('started', 'identified', 'challenging')",
+    // Each transition names the state it leaves and, once there is one, the user: a request that
+    // lost a race changes no row, and its caller learns it.
+    this.#identify = db.prepare<[{ id: string; userId: string }], Row>("UPDATE transactions SET state = 'identified', user_id = @userId WHERE id = @id AND state = 'started' RETURNING *");
+    this.#challenge = db.prepare<[{ id: string; userId: string; challenge: string; from: TransactionState }], Row>(
+      "UPDATE transactions SET state = 'challenging', challenge_json = @challenge WHERE id = @id AND user_id = @userId AND state = @from RETURNING *",
     );
-    this.#challenge = db.prepare<[{ id: string; challenge: string }]>("UPDATE transactions SET state = 'challenging', challenge_json = @challenge WHERE id = @id AND state IN ('identified', 'challenging')");
+    // A try is spent before the answer is checked, so parallel answers cannot outrun the cap.
+    this.#spendTry = db.prepare<[{ id: string; userId: string; path: string }], Row>(
+      "UPDATE transactions SET challenge_json = json_set(challenge_json, @path, coalesce(json_extract(challenge_json, @path), 0) + 1) WHERE id = @id AND user_id = @userId AND state = 'challenging' RETURNING *",
+    );
     // Passing is recorded once per method and only while the challenge is open.
-    this.#passed = db.prepare<[{ id: string; method: string }]>(
-      "UPDATE transactions SET passed_json = json_insert(passed_json, '$[#]', @method) WHERE id = @id AND state = 'challenging' AND NOT EXISTS (SELECT 1 FROM json_each(passed_json) WHERE value = @method)",
+    this.#passed = db.prepare<[{ id: string; userId: string; method: string }], Row>(
+      "UPDATE transactions SET passed_json = json_insert(passed_json, '$[#]', @method) WHERE id = @id AND user_id = @userId AND state = 'challenging' AND NOT EXISTS (SELECT 1 FROM json_each(passed_json) WHERE value = @method) RETURNING *",
     );
-    this.#attempt = db.prepare<[string], { attempts: number }>("UPDATE transactions SET attempts = attempts + 1 WHERE id = ? RETURNING attempts");
+    // A challenge is passed only with a method recorded as passed.
+    this.#pass = db.prepare<[{ id: string; userId: string }], Row>(
+      "UPDATE transactions SET state = 'passed' WHERE id = @id AND user_id = @userId AND (state = 'identified' OR (state = 'challenging' AND json_array_length(passed_json) > 0)) RETURNING *",
+    );
+    // One transaction issues at most one assertion.
+    this.#complete = db.prepare<[{ id: string; userId: string; now: number }], Row>(
+      "UPDATE transactions SET state = 'completed', completed_at = @now WHERE id = @id AND user_id = @userId AND state = 'passed' RETURNING *",
+    );
+    this.#deny = db.prepare<[{ id: string; now: number }]>("UPDATE transactions SET state = 'denied', completed_at = @now WHERE id = @id AND state IN ('started', 'identified', 'challenging', 'passed')");
+    this.#attempt = db.prepare<[string], { attempts: number }>("UPDATE transactions SET attempts = attempts + 1 WHERE id = ? AND state = 'started' RETURNING attempts");
     this.#purge = db.prepare<[number]>("DELETE FROM transactions WHERE expires_at < ?");
   }
 
@@ -108,24 +128,41 @@ export class TransactionRepository {
     return r && toTx(r);
   }
 
-  identify(id: string, userId: string): boolean {
-    return this.#identify.run(userId, id).changes === 1;
+  /** started → identified, bound to the user from now on; undefined when another request got there first. */
+  identify(id: string, userId: string): Transaction | undefined {
+    return maybe(this.#identify.get({ id, userId }));
   }
 
-  /** Moves to a final state; false if another request got there first. */
-  finish(id: string, state: "completed" | "denied", now: number): boolean {
-    return this.#finish.run(state, now, id).changes === 1;
+  /** identified → challenging, or a change of the open challenge (`from: "challenging"`). */
+  setChallenge(id: string, userId: string, challenge: ChallengeState, from: "identified" | "challenging"): Transaction | undefined {
+    return maybe(this.#challenge.get({ id, userId, challenge: JSON.stringify(challenge), from }));
   }
 
-  /** Opens or updates the challenge step; false when the transaction is no longer open for it. */
-  setChallenge(id: string, challenge: ChallengeState): boolean {
-    return this.#challenge.run({ id, challenge: JSON.stringify(challenge) }).changes === 1;
+  /** Counts one try of a method in the open challenge; the stored row after it. */
+  spendTry(id: string, userId: string, method: string): Transaction | undefined {
+    return maybe(this.#spendTry.get({ id, userId, path: `$.tries."${method.replace(/[^a-z-]/g, "")}"` }));
   }
 
-  markPassed(id: string, method: string): boolean {
-    return this.#passed.run({ id, method }).changes === 1;
+  markPassed(id: string, userId: string, method: string): Transaction | undefined {
+    return maybe(this.#passed.get({ id, userId, method }));
   }
 
+  /** identified (the policy allowed) or challenging with a method passed → passed. */
+  pass(id: string, userId: string): Transaction | undefined {
+    return maybe(this.#pass.get({ id, userId }));
+  }
+
+  /** passed → completed, once. */
+  complete(id: string, userId: string, now: number): Transaction | undefined {
+    return maybe(this.#complete.get({ id, userId, now }));
+  }
+
+  /** Any open state → denied; false if the transaction had already ended. */
+  deny(id: string, now: number): boolean {
+    return this.#deny.run({ id, now }).changes === 1;
+  }
+
+  /** Counts a password try while the transaction still waits for one; 0 when it no longer does. */
   countAttempt(id: string): number {
     return this.#attempt.get(id)?.attempts ?? 0;
   }
@@ -134,6 +171,8 @@ export class TransactionRepository {
     return this.#purge.run(before).changes;
   }
 }
+
+const maybe = (r: Row | undefined): Transaction | undefined => r && toTx(r);
 
 /** AuthnRequest IDs already used by an app, kept until the request could no longer be fresh. */
 export class SeenRequestRepository {

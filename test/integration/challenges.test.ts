@@ -201,8 +201,12 @@ describe("a code sent to the alternate email", () => {
     const tooSoon = await b.submit(resendForm);
     expect(tooSoon.status).toBe(429);
     expect(tooSoon.body).toContain("less than a minute ago");
+    expect(tooSoon.body).toMatch(/You can ask for another in \d+ seconds/);
+    expect(tooSoon.body).not.toContain("We sent a code"); // only the refusal, not the earlier notice
     gh.clock.advance(61_000);
-    const resent = await b.submit(resendForm);
+    const posted = await b.submit(resendForm);
+    expect(posted.status).toBe(303); // a reload of the page that follows never mails again
+    const resent = await b.follow(new URL(posted.headers.get("location") ?? "", url("/")).toString());
     expect(resent.body).toContain("We sent a new code");
     const second = codeIn(await smtp.next(alt, /sign-in code/));
     if (first !== second) expect((await b.submit(readForm(resent), { code: first })).status).toBe(401);
@@ -219,7 +223,8 @@ describe("a code sent to the alternate email", () => {
     expect(page.status).toBe(401);
     expect((await smtp.next("em@example.com", /not the next step/)).text).toContain("your password was entered correctly");
     gh.clock.advance(61_000);
-    page = await b.submit(readForm(page, 1)); // a new code…
+    const resendForm = readForm(page, 1);
+    page = await b.follow(resendForm.action, { form: resendForm.fields }); // a new code…
     expect(page.body).toContain("We sent a new code");
     await smtp.next(alt, /sign-in code/);
     const fifth = await b.submit(readForm(page), { code: wrong });
