@@ -67,7 +67,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
     appName,
     onPassed: async (req, res, passed) => {
       if (passed.tx.appId === null) {
-        transactions.complete(passed.tx);
+        if (!transactions.complete(passed.tx)) throw new GatehouseError("transaction_not_found", "already completed");
         // Gatehouse's own pages: back to where the sign-in was asked for (checked when it began).
         return res.redirect(303, passed.tx.relayState ?? "/");
       }
@@ -76,7 +76,6 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   });
   const challengeStep = new ChallengeStep({
     transactions,
-    transactionStore: rt.transactions,
     users: rt.users,
     challenges,
     throttle,

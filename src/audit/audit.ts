@@ -80,6 +80,7 @@ export class AuditLog {
   readonly #insert;
   readonly #recent;
   readonly #signIns;
+  readonly #signedInFrom;
   readonly #clock: Clock;
 
   constructor(db: Db, clock: Clock) {
@@ -92,6 +93,9 @@ export class AuditLog {
       `SELECT at, ip, app_id AS appId, outcome, reason FROM audit_events
        WHERE user_id = @userId AND (type IN ('session.started', 'saml.response.issued') OR (type = 'policy.decided' AND outcome = 'failure'))
        ORDER BY id DESC LIMIT @limit`,
+    );
+    this.#signedInFrom = db.prepare<[{ userId: string; ip: string }], { one: number }>(
+      "SELECT 1 AS one FROM audit_events WHERE user_id = @userId AND type = 'session.started' AND ip = @ip LIMIT 1",
     );
     this.#recent = db.prepare<[number], Record<string, unknown>>(
       `SELECT id, at, type, outcome, user_id AS userId, username, app_id AS appId, ip, transaction_id AS transactionId,
@@ -119,6 +123,11 @@ export class AuditLog {
   /** A user's recent sign-ins (to Gatehouse and to apps) and refusals, most recent first, for their own account page. */
   signInsOf(userId: string, limit = 10) {
     return this.#signIns.all({ userId, limit });
+  }
+
+  /** Whether this user completed a sign-in from this address before (within the audit's retention). */
+  signedInFrom(userId: string, ip: string): boolean {
+    return this.#signedInFrom.get({ userId, ip }) !== undefined;
   }
 
   /** Most recent first. */
