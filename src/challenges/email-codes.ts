@@ -50,16 +50,31 @@ export class EmailCodes {
     return !!c && c.usedAt === null && c.expiresAt > now && c.attempts < codeLimits.maxTries;
   }
 
+  /**
+   * Reserve, then mail (STYLE.md 14): the limits are checked and the code stored unsent in one
+   * write, the mail goes out, and only then does the code work. A failed send gives the place
+   * back and leaves the previous code (if any) working.
+   */
   async send(userId: string, purpose: string, address: string, ip: string, now: number, compose: (code: string) => Message): Promise<SendResult> {
-    const last = this.#repo.latest(userId, purpose);
-    if (last && now - last.createdAt < codeLimits.resendGapMs) return { sent: false, reason: "a code was sent less than a minute ago", retryAfterMs: last.createdAt + codeLimits.resendGapMs - now };
-    if (this.#repo.countSince(userId, now - 3_600_000) >= codeLimits.perHour) return { sent: false, reason: `${codeLimits.perHour} codes sent in the last hour`, retryAfterMs: 3_600_000 };
-    if (this.#repo.countSinceByIp(ip, now - 3_600_000) >= codeLimits.perIpPerHour) return { sent: false, reason: `${codeLimits.perIpPerHour} codes sent for this IP in the last hour`, retryAfterMs: 3_600_000 };
     const id = randomToken(16);
     const code = String(randomInt(0, 1_000_000)).padStart(6, "0");
-    // Sent first, stored after: a failed send leaves the previous code (if any) working.
-    await this.#mailer.send(compose(code));
-    this.#repo.add({ id, userId, purpose, address, ip, codeHash: this.#hash(id, code), createdAt: now, expiresAt: now + this.#ttlMs });
+    const row = { id, userId, purpose, address, ip, codeHash: this.#hash(id, code), createdAt: now, expiresAt: now + this.#ttlMs };
+    let refusal: SendResult = { sent: true };
+    const reserved = this.#repo.reserve(row, now - 3_600_000, (h) => {
+      if (h.lastCreatedAt !== null && now - h.lastCreatedAt < codeLimits.resendGapMs) refusal = { sent: false, reason: "a code was sent less than a minute ago", retryAfterMs: h.lastCreatedAt + codeLimits.resendGapMs - now };
+      else if (h.userSince >= codeLimits.perHour) refusal = { sent: false, reason: `${codeLimits.perHour} codes sent in the last hour`, retryAfterMs: 3_600_000 };
+      else if (h.ipSince >= codeLimits.perIpPerHour) refusal = { sent: false, reason: `${codeLimits.perIpPerHour} codes sent for this IP in the last hour`, retryAfterMs: 3_600_000 };
+      else return true;
+      return false;
+    });
+    if (!reserved) return refusal;
+    try {
+      await this.#mailer.send({ ...compose(code), userId });
+    } catch (e) {
+      this.#repo.cancel(id);
+      throw e;
+    }
+    this.#repo.activate(row, now);
     return { sent: true };
   }
 

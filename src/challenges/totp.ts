@@ -55,10 +55,13 @@ export class TotpChallenge implements Challenge {
     const factor = this.#repo.get(ctx.user.id);
     const secret = factor?.confirmedAt ? this.#box.open(factor.secretSealed, sealContext(ctx.user.id)) : null;
     if (!factor || !secret) return { ok: false, reason: "no usable TOTP factor", message: "This verification method is not available for your account." };
-    const step = await check(secret, form.code ?? "", ctx.now, factor.lastStep);
-    if (step === null) return { ok: false, reason: "wrong, expired or already used TOTP code", message: "That code is not right. Wait for the next code in your app and try again." };
-    // Atomic: the same code in two requests passes once.
-    if (!this.#repo.useStep(ctx.user.id, step)) return { ok: false, reason: "TOTP code replayed", message: "That code was already used. Wait for the next code in your app." };
+    const step = await check(secret, form.code ?? "", ctx.now, null);
+    if (step === null) return { ok: false, reason: "wrong or expired TOTP code", message: "That code is not right. Check the time on your phone, wait for the next code in your app and try again." };
+    // A right code already spent (here, or by a parallel request: the step is saved atomically)
+    // is called what it is, so the user waits for the next one instead of doubting the app.
+    const used = { ok: false as const, reason: "TOTP code already used", message: "That code was right, but it was already used. Wait for the next code in your app." };
+    if (factor.lastStep !== null && step <= factor.lastStep) return used;
+    if (!this.#repo.useStep(ctx.user.id, step)) return used;
     return { ok: true };
   }
 }

@@ -8,6 +8,8 @@ export interface Message {
   subject: string;
   text: string;
   html: string;
+  /** The user this message is for, when it is for one (the demo outbox shows a user only their own mail). */
+  userId?: string;
 }
 
 export interface Mailer {

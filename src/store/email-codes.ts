@@ -15,9 +15,20 @@ export interface EmailCode {
 
 const columns = "id, user_id AS userId, purpose, address, ip, code_hash AS codeHash, attempts, created_at AS createdAt, expires_at AS expiresAt, used_at AS usedAt";
 
+/** What the send limits look at, pending sends included. */
+export interface SendHistory {
+  lastCreatedAt: number | null; // this user and purpose
+  userSince: number; // this user, any purpose, since the window's start
+  ipSince: number; // this address, any user
+}
+
 export class EmailCodeRepository {
   readonly #insert;
   readonly #latest;
+  readonly #lastCreated;
+  readonly #activate;
+  readonly #cancel;
+  readonly #reserve;
   readonly #countSince;
   readonly #countSinceByIp;
   readonly #attempt;
@@ -25,22 +36,55 @@ export class EmailCodeRepository {
   readonly #retire;
 
   constructor(db: Db) {
+    // Stored unsent (sent_at NULL): it counts against the limits but cannot be used yet.
     this.#insert = db.prepare<[Omit<EmailCode, "attempts" | "usedAt">]>(
       "INSERT INTO email_codes (id, user_id, purpose, address, ip, code_hash, created_at, expires_at) VALUES (@id, @userId, @purpose, @address, @ip, @codeHash, @createdAt, @expiresAt)",
     );
-    this.#latest = db.prepare<[{ userId: string; purpose: string }], EmailCode>(`SELECT ${columns} FROM email_codes WHERE user_id = @userId AND purpose = @purpose ORDER BY created_at DESC, rowid DESC LIMIT 1`);
+    this.#latest = db.prepare<[{ userId: string; purpose: string }], EmailCode>(
+      `SELECT ${columns} FROM email_codes WHERE user_id = @userId AND purpose = @purpose AND sent_at IS NOT NULL ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+    );
+    this.#lastCreated = db.prepare<[{ userId: string; purpose: string }], { createdAt: number }>(
+      "SELECT created_at AS createdAt FROM email_codes WHERE user_id = @userId AND purpose = @purpose ORDER BY created_at DESC LIMIT 1",
+    );
+    this.#activate = db.prepare<[{ id: string; now: number }]>("UPDATE email_codes SET sent_at = @now WHERE id = @id AND sent_at IS NULL");
+    this.#cancel = db.prepare<[string]>("DELETE FROM email_codes WHERE id = ? AND sent_at IS NULL");
     this.#countSince = db.prepare<[{ userId: string; since: number }], { n: number }>("SELECT count(*) AS n FROM email_codes WHERE user_id = @userId AND created_at > @since");
     this.#countSinceByIp = db.prepare<[{ ip: string; since: number }], { n: number }>("SELECT count(*) AS n FROM email_codes WHERE ip = @ip AND created_at > @since");
     this.#attempt = db.prepare<[string], { attempts: number }>("UPDATE email_codes SET attempts = attempts + 1 WHERE id = ? RETURNING attempts");
     // Single use, atomically: only an unused code can be used.
     this.#use = db.prepare<[{ id: string; now: number }]>("UPDATE email_codes SET used_at = @now WHERE id = @id AND used_at IS NULL");
-    // A new code makes the user's older codes for the same purpose useless.
-    this.#retire = db.prepare<[{ userId: string; purpose: string; now: number }]>("UPDATE email_codes SET used_at = @now WHERE user_id = @userId AND purpose = @purpose AND used_at IS NULL");
+    // A code that went out makes the user's older codes for the same purpose useless.
+    this.#retire = db.prepare<[{ id: string; userId: string; purpose: string; now: number }]>(
+      "UPDATE email_codes SET used_at = @now WHERE user_id = @userId AND purpose = @purpose AND used_at IS NULL AND sent_at IS NOT NULL AND id != @id",
+    );
+    // Look at the limits and take a place in one write transaction (STYLE.md 14).
+    const reserve = db.transaction((code: Omit<EmailCode, "attempts" | "usedAt">, since: number, allowed: (h: SendHistory) => boolean): boolean => {
+      const history: SendHistory = {
+        lastCreatedAt: this.#lastCreated.get(code)?.createdAt ?? null,
+        userSince: this.countSince(code.userId, since),
+        ipSince: this.countSinceByIp(code.ip, since),
+      };
+      if (!allowed(history)) return false;
+      this.#insert.run(code);
+      return true;
+    });
+    this.#reserve = (code: Omit<EmailCode, "attempts" | "usedAt">, since: number, allowed: (h: SendHistory) => boolean) => reserve.immediate(code, since, allowed);
   }
 
-  add(code: Omit<EmailCode, "attempts" | "usedAt">): void {
-    this.#retire.run({ userId: code.userId, purpose: code.purpose, now: code.createdAt });
-    this.#insert.run(code);
+  /** Stores the code unsent if `allowed` accepts the send history since `since`; false when refused. */
+  reserve(code: Omit<EmailCode, "attempts" | "usedAt">, since: number, allowed: (h: SendHistory) => boolean): boolean {
+    return this.#reserve(code, since, allowed);
+  }
+
+  /** The mail went out: the code becomes the one to type, and older ones for its purpose stop working. */
+  activate(code: Pick<EmailCode, "id" | "userId" | "purpose">, now: number): void {
+    this.#retire.run({ id: code.id, userId: code.userId, purpose: code.purpose, now });
+    this.#activate.run({ id: code.id, now });
+  }
+
+  /** The mail could not be sent: the reservation is given back and older codes keep working. */
+  cancel(id: string): void {
+    this.#cancel.run(id);
   }
 
   latest(userId: string, purpose: string): EmailCode | undefined {

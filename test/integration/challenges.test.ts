@@ -83,11 +83,14 @@ describe("an authenticator app (TOTP)", () => {
     const page = await toChallenge(b, "tess");
     const replay = await b.submit(readForm(page), { code: used });
     expect(replay.status).toBe(401);
-    expect(replay.body).toContain("That code is not right");
+    // It was right once: the user is told it is spent, not that it is wrong.
+    expect(replay.body).toContain("it was already used");
     expect(replay.body).not.toContain("SAMLResponse");
+    expect(audits("challenge.failed")[0]).toMatchObject({ username: "tess", reason: "TOTP code already used" });
     const far = await b.submit(readForm(replay), { code: totpNow(secret, 3) });
     expect(far.status).toBe(401);
-    expect(audits("challenge.failed")[0]).toMatchObject({ username: "tess", reason: "wrong, expired or already used TOTP code" });
+    expect(far.body).toContain("That code is not right");
+    expect(audits("challenge.failed")[0]).toMatchObject({ username: "tess", reason: "wrong or expired TOTP code" });
   });
 
   it("stores the seed sealed, never in the clear", () => {
