@@ -28,7 +28,8 @@ export const catalogue = {
   not_found: { status: 404, message: "The page does not exist." },
   payload_too_large: { status: 413, message: "The request is too large." },
   internal: { status: 500, message: "Something went wrong on our side. Try again later." },
-} as const satisfies Record<string, { status: number; message: string }>;
+  server_busy: { status: 503, message: "Gatehouse is very busy right now. Try again in a few seconds.", retryAfterS: 2 },
+} as const satisfies Record<string, { status: number; message: string; retryAfterS?: number }>;
 
 export type ErrorCode = keyof typeof catalogue;
 
@@ -38,6 +39,8 @@ export class GatehouseError extends Error {
   readonly userMessage: string;
   /** Private detail for the audit log and server logs; never rendered. */
   readonly detail: string | undefined;
+  /** Sent as Retry-After when the refusal is about load, not about the request. */
+  readonly retryAfterS: number | undefined;
 
   constructor(code: ErrorCode, detail?: string) {
     super(detail ? `${code}: ${detail}` : code);
@@ -45,6 +48,8 @@ export class GatehouseError extends Error {
     this.status = catalogue[code].status;
     this.userMessage = catalogue[code].message;
     this.detail = detail;
+    const entry: { message: string; retryAfterS?: number } = catalogue[code];
+    this.retryAfterS = entry.retryAfterS;
   }
 }
 

@@ -166,6 +166,7 @@ function errorPage(rt: Runtime): ErrorRequestHandler {
       rt.audit.record({ type: "request.rejected", outcome: "failure", ip: clientIp(req), reason: e.code, detail: { path: req.path.slice(0, 200), detail: e.detail } });
     }
     if (res.headersSent) return;
+    if (e.retryAfterS !== undefined) res.set("Retry-After", String(e.retryAfterS));
     render(res, "error", { title: "Error", message: e.userMessage, code: e.code }, e.status);
   };
 }
