@@ -8,13 +8,35 @@ export class IpEntryError extends Error {}
 
 const prefixPattern = /^(0|[1-9][0-9]*)$/;
 
-const v4ToInt = (a: ipaddr.IPv4): number => a.octets.reduce((n, o) => n * 256 + o, 0);
-const v6ToBig = (a: ipaddr.IPv6): bigint => a.parts.reduce((n, p) => (n << 16n) | BigInt(p), 0n);
+/** The top 96 bits of an IPv4-mapped address (::ffff:0:0/96, RFC 4291 §2.5.5.2). */
+const mappedHigh = 0xffffn;
+
+/** A strict dotted quad (net.isIP has accepted it) as a 32-bit number. */
+const v4Bits = (addr: string): number => addr.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+
+/**
+ * A strict IPv6 address (net.isIP has accepted it) as 128 bits: "::" expanded, and a trailing
+ * dotted quad read as the two groups it spells. Read here rather than by ipaddr.js, whose parser
+ * turns `::a.b.c.d` (IPv4-compatible, RFC 4291 §2.2/§2.5.5.1) into `::ffff:a.b.c.d` (IPv4-mapped):
+ * one is an IPv6 address, the other an IPv4 client.
+ */
+function v6Bits(addr: string): bigint {
+  const groups = (s: string): number[] => (s === "" ? [] : s.split(":").flatMap((g) => (g.includes(".") ? [v4Bits(g) >>> 16, v4Bits(g) & 0xffff] : [Number.parseInt(g, 16)])));
+  const gap = addr.indexOf("::");
+  const head = groups(gap === -1 ? addr : addr.slice(0, gap));
+  const tail = gap === -1 ? [] : groups(addr.slice(gap + 2));
+  const parts = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  return parts.reduce((n, p) => (n << 16n) | BigInt(p), 0n);
+}
+
+const formatV4 = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+const formatV6 = (n: bigint): string => new ipaddr.IPv6(Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn))).toString();
 
 /**
  * Parses one policy entry strictly: an IPv4 or IPv6 address or CIDR as `net.isIP` accepts it
  * (no octal, hex or short forms), no zone IDs, a prefix in range without leading zeros and
- * without host bits. IPv4-mapped IPv6 entries become the IPv4 entry they stand for.
+ * without host bits. IPv4-mapped entries (`::ffff:a.b.c.d/96+n`) are the IPv4 entry they stand
+ * for; every other IPv6 entry, `::a.b.c.d` included, matches IPv6 clients only (even `::/0`).
  */
 export function parseEntry(entry: string): Range {
   const parts = entry.split("/");
@@ -29,40 +51,40 @@ export function parseEntry(entry: string): Range {
     if (!prefixPattern.test(prefixText) || Number(prefixText) > max) throw new IpEntryError(`"${entry}" is not an IPv${family} CIDR (prefix must be 0-${max})`);
     prefix = Number(prefixText);
   }
-  let parsed = ipaddr.parse(addr);
-  if (parsed.kind() === "ipv6" && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+  let v4: number | null = family === 4 ? v4Bits(addr) : null;
+  const v6 = family === 6 ? v6Bits(addr) : 0n;
+  if (family === 6 && v6 >> 32n === mappedHigh) {
     if (prefix < 96) throw new IpEntryError(`"${entry}" is an IPv4-mapped CIDR shorter than /96`);
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+    v4 = Number(v6 & 0xffffffffn);
     prefix -= 96;
   }
-  if (parsed.kind() === "ipv4") {
-    const start = v4ToInt(parsed as ipaddr.IPv4);
+  if (v4 !== null) {
     const size = 2 ** (32 - prefix);
-    if (start % size !== 0) throw new IpEntryError(`"${entry}" has host bits set (did you mean ${ipaddr.IPv4.networkAddressFromCIDR(`${parsed.toString()}/${prefix}`).toString()}/${prefix}?)`);
-    return { family: 4, start, end: start + size - 1 };
+    if (v4 % size !== 0) throw new IpEntryError(`"${entry}" has host bits set (did you mean ${formatV4(v4 - (v4 % size))}/${prefix}?)`);
+    return { family: 4, start: v4, end: v4 + size - 1 };
   }
-  const start = v6ToBig(parsed as ipaddr.IPv6);
-  const hostBits = BigInt(128 - prefix);
-  const mask = (1n << hostBits) - 1n;
-  if ((start & mask) !== 0n) throw new IpEntryError(`"${entry}" has host bits set (did you mean ${ipaddr.IPv6.networkAddressFromCIDR(`${addr}/${prefix}`).toString()}/${prefix}?)`);
-  return { family: 6, start, end: start | mask };
+  const mask = (1n << BigInt(128 - prefix)) - 1n;
+  if ((v6 & mask) !== 0n) throw new IpEntryError(`"${entry}" has host bits set (did you mean ${formatV6(v6 & ~mask)}/${prefix}?)`);
+  return { family: 6, start: v6, end: v6 | mask };
 }
 
-/** A client address as a range of one, or null when it is not a strict IP. */
+/**
+ * A client address as a range of one, or null when it is not a strict IP. Only `::ffff:a.b.c.d`
+ * (in any spelling) is an IPv4 client; `::a.b.c.d`, NAT64 and every other IPv6 address stay IPv6.
+ */
 export function parseAddress(ip: string): Range | null {
   const family = ip.includes("%") ? 0 : net.isIP(ip);
   if (family === 0) return null;
-  // Already validated: parse with the family's own parser (ipaddr.process would validate again,
-  // doubling the cost of the hottest line of a decision).
-  let a: ipaddr.IPv4 | ipaddr.IPv6 = family === 4 ? ipaddr.IPv4.parse(ip) : ipaddr.IPv6.parse(ip);
-  // IPv4-mapped IPv6 matches IPv4 entries.
-  if (a instanceof ipaddr.IPv6 && a.isIPv4MappedAddress()) a = a.toIPv4Address();
-  if (a instanceof ipaddr.IPv4) {
-    const n = v4ToInt(a);
+  if (family === 4) {
+    const n = v4Bits(ip);
     return { family: 4, start: n, end: n };
   }
-  const n = v6ToBig(a);
-  return { family: 6, start: n, end: n };
+  const bits = v6Bits(ip);
+  if (bits >> 32n === mappedHigh) {
+    const n = Number(bits & 0xffffffffn);
+    return { family: 4, start: n, end: n };
+  }
+  return { family: 6, start: bits, end: bits };
 }
 
 /**
