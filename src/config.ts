@@ -16,6 +16,10 @@ const envKeys = {
   GATEHOUSE_KBA: "kba",
   GATEHOUSE_DEMO: "demo",
   GATEHOUSE_LOG_LEVEL: "logLevel",
+  GATEHOUSE_AUDIT_RETENTION_DAYS: "auditRetentionDays",
+  GATEHOUSE_SWEEP_INTERVAL_SECONDS: "sweepIntervalSeconds",
+  GATEHOUSE_LOGIN_REQUESTS_PER_MINUTE: "loginRequestsPerMinute",
+  GATEHOUSE_SAML_REQUESTS_PER_MINUTE: "samlRequestsPerMinute",
 } as const;
 
 type Key = (typeof envKeys)[keyof typeof envKeys];
@@ -66,6 +70,12 @@ const schema = z
       .default(true)
       .transform((v) => v === true || v === "true" || v === "1" || v === "on"),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "silent"]).default("info"),
+    // About 13 months: a year of sign-ins to compare with, and the lockout's "signed in from here before".
+    auditRetentionDays: z.coerce.number().int().min(1).max(36500).default(400),
+    sweepIntervalSeconds: z.coerce.number().int().min(1).max(86400).default(300),
+    // Per client network (an IPv4 address, an IPv6 /64) and minute, before anything else runs.
+    loginRequestsPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(60),
+    samlRequestsPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(300),
   })
   .strict();
 
@@ -82,6 +92,13 @@ export interface Config {
   readonly kba: boolean;
   readonly demo: boolean;
   readonly logLevel: string;
+  readonly auditRetentionDays: number;
+  /** How often expired rows are purged (ops/sweeper.ts). */
+  readonly sweepIntervalSeconds: number;
+  /** Sign-in posts and starts per client network per minute (http/rate-limit.ts). */
+  readonly loginRequestsPerMinute: number;
+  /** Requests to /saml/* per client network per minute. */
+  readonly samlRequestsPerMinute: number;
   /** Our SAML entity ID is our metadata URL. */
   readonly entityId: string;
   readonly secureCookies: boolean;

@@ -22,6 +22,7 @@ export const catalogue = {
   csrf_failed: { status: 403, message: "The form expired or was sent from another site. Reload the page and try again." },
   login_failed: { status: 401, message: "The username or password is incorrect." },
   login_throttled: { status: 429, message: "Too many failed attempts. Wait a moment and try again." },
+  rate_limited: { status: 429, message: "Too many requests from your network. Wait a minute and try again." },
   challenge_throttled: { status: 429, message: "Too many wrong answers for this verification method. Wait a while, or choose another method if you have one." },
   not_signed_in: { status: 401, message: "Sign in first." },
   app_not_found: { status: 404, message: "That application does not exist." },

@@ -8,6 +8,7 @@ import { appFromOptions, parseAttributes, sentryApp, UsageError } from "./cli/ap
 import { hashSecret } from "./crypto/passwords.ts";
 import { registerDemoApp } from "./demo/demo-app.ts";
 import { GatehouseError } from "./errors.ts";
+import { Sweeper } from "./ops/sweeper.ts";
 import { openRuntime, type Runtime } from "./runtime.ts";
 import { buildServer, httpServerOptions, PolicyAssignmentError } from "./server.ts";
 import { assignPolicy, checkPolicies, listPolicies, simulate } from "./cli/policy.ts";
@@ -42,6 +43,9 @@ Starts Gatehouse. Configuration comes from the environment:
   GATEHOUSE_KBA             offer security questions: false (default) or true
   GATEHOUSE_POLICIES_DIR    policies as code (default ./policies)
   GATEHOUSE_DEMO            built-in demo app: true (default) or false
+  GATEHOUSE_AUDIT_RETENTION_DAYS  audit events older than this are purged (default 400)
+  GATEHOUSE_LOGIN_REQUESTS_PER_MINUTE, GATEHOUSE_SAML_REQUESTS_PER_MINUTE
+                            per client network, before anything else (defaults 60, 300)
   GATEHOUSE_CONFIG          optional JSON file with the same settings`,
   "user add": `Usage: node src/main.ts user add USERNAME --email EMAIL [--first-name F] [--last-name L] [--group G ...] [--admin] [--password-stdin]
 
@@ -144,10 +148,13 @@ async function serve(config: Config): Promise<void> {
     console.error(`error: cannot listen on ${config.host}:${config.port}: ${e.message}`);
     process.exit(1);
   });
+  const sweeper = new Sweeper(rt).start();
   const stop = () => {
     server.close(() => {
-      rt.close();
-      process.exit(0);
+      void sweeper.stop().then(() => {
+        rt.close();
+        process.exit(0);
+      });
     });
   };
   process.on("SIGINT", stop);

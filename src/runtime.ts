@@ -47,6 +47,7 @@ export async function openRuntime(config: Config, clock: Clock, log: Logger = pi
   const policies = new PolicyCatalog(loadPolicyFiles(policyFilesIn(config.policiesDir)));
   const keys = await ensureKeys(config.dataDir, new URL(config.baseUrl).hostname, new Date(clock.now()));
   const db = openDb(join(config.dataDir, "gatehouse.db"));
+  const audit = new AuditLog(db, clock);
   return {
     config,
     clock,
@@ -66,7 +67,10 @@ export async function openRuntime(config: Config, clock: Clock, log: Logger = pi
     devices: new DeviceRepository(db),
     mailer: createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxDir: join(config.dataDir, "outbox") }),
     policies,
-    audit: new AuditLog(db, clock),
-    close: () => db.close(),
+    audit,
+    close: () => {
+      audit.flush(); // anonymous rejections counted since the last summary
+      db.close();
+    },
   };
 }

@@ -7,6 +7,7 @@ import { clientIp, trustProxySetting } from "./http/client-ip.ts";
 import { cookieJar } from "./http/cookies.ts";
 import { Csrf } from "./http/csrf.ts";
 import { securityHeaders } from "./http/headers.ts";
+import { preAuthRateLimit } from "./http/rate-limit.ts";
 import { render } from "./http/render.ts";
 import { LoginFlow } from "./login/flow.ts";
 import { PolicyGate } from "./login/policy-gate.ts";
@@ -110,6 +111,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   app.use(securityHeaders(config.secureCookies));
   app.use("/static", express.static(join(import.meta.dirname, "..", "public"), { index: false, maxAge: "1h" }));
   app.get("/favicon.ico", (_req, res) => res.status(204).end());
+  app.use(preAuthRateLimit(config)); // before the body is parsed: a flood costs a counter, not work
   app.use(express.urlencoded({ extended: false, limit: config.limits.maxFormBytes, parameterLimit: 20 }));
   app.use(homeRouter({ sessions, apps: rt.apps, csrf, demo: config.demo }));
   app.use(

@@ -1,5 +1,6 @@
 import type { Db } from "../store/db.ts";
 import type { Clock } from "../clock.ts";
+import { RejectionSampler } from "./sampler.ts";
 
 /** Every kind of event Gatehouse records. */
 export const auditTypes = [
@@ -15,7 +16,6 @@ export const auditTypes = [
   "login.password.succeeded",
   "login.password.failed",
   "login.throttled",
-  "login.transaction.rejected",
   "policy.decided",
   "policy.assigned",
   "challenge.started",
@@ -29,7 +29,6 @@ export const auditTypes = [
   "device.untrusted",
   "device.revoked",
   "factor.changed",
-  "mail.failed",
   "session.started",
   "session.reused",
   "session.ended",
@@ -38,6 +37,7 @@ export const auditTypes = [
   "app.removed",
   "user.created",
   "request.rejected",
+  "request.rejections_counted", // anonymous rejections held back in a minute, counted (audit/sampler.ts)
 ] as const;
 export type AuditType = (typeof auditTypes)[number];
 
@@ -75,16 +75,22 @@ function redact(value: unknown, depth = 0): unknown {
   );
 }
 
-/** Append-only audit log: the table refuses UPDATE and DELETE by trigger. */
+/**
+ * Append-only audit log: the table refuses UPDATE, and DELETE of anything younger than the
+ * retention cutoff (store/sweep.ts). Anonymous rejections beyond a few a minute are counted
+ * into one summary event instead of one row each (audit/sampler.ts).
+ */
 export class AuditLog {
   readonly #insert;
   readonly #recent;
   readonly #signIns;
   readonly #signedInFrom;
   readonly #clock: Clock;
+  readonly #sampler: RejectionSampler;
 
-  constructor(db: Db, clock: Clock) {
+  constructor(db: Db, clock: Clock, sampler = new RejectionSampler()) {
     this.#clock = clock;
+    this.#sampler = sampler;
     this.#insert = db.prepare(
       `INSERT INTO audit_events (at, type, outcome, user_id, username, app_id, ip, transaction_id, reason, detail_json)
        VALUES (@at, @type, @outcome, @userId, @username, @appId, @ip, @transactionId, @reason, @detail)`,
@@ -103,10 +109,30 @@ export class AuditLog {
     );
   }
 
-  /** Appends the event and returns its ID (a reference a user can quote). */
+  /** Appends the event and returns its ID (a reference a user can quote; for a counted rejection, its kind's row). */
   record(e: AuditEvent): number {
+    const now = this.#clock.now();
+    this.#summarise(this.#sampler.roll(now), now);
+    const admitted = this.#sampler.admit(e);
+    if (!admitted.write) return admitted.id;
+    const id = this.#write(e, now);
+    if (admitted.key) this.#sampler.written(admitted.key, id);
+    return id;
+  }
+
+  /** Writes what the sampler has counted and not yet summarised (on shutdown, or by the sweeper). */
+  flush(): void {
+    const now = this.#clock.now();
+    this.#summarise(this.#sampler.roll(now) ?? this.#sampler.drain(), now);
+  }
+
+  #summarise(summary: ReturnType<RejectionSampler["drain"]>, now: number): void {
+    if (summary) this.#write({ type: "request.rejections_counted", outcome: "failure", reason: `${summary.counted} anonymous rejections counted, not written one by one`, detail: { ...summary } }, now);
+  }
+
+  #write(e: AuditEvent, now: number): number {
     const { lastInsertRowid } = this.#insert.run({
-      at: new Date(this.#clock.now()).toISOString(),
+      at: new Date(now).toISOString(),
       type: e.type,
       outcome: e.outcome,
       userId: e.userId ?? null,

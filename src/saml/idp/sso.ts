@@ -111,7 +111,7 @@ function checkFreshness(ctx: IdpContext, request: AuthnRequest): void {
 function notReplayed(ctx: IdpContext, app: App, request: AuthnRequest): void {
   const { requestClockSkewMs, transactionMs } = ctx.config.lifetimes;
   const now = ctx.clock.now();
-  ctx.seenRequests.purgeExpired(now);
+  // Expired IDs are purged by the sweeper (ops/sweeper.ts), not on every request.
   if (!ctx.seenRequests.remember(app.id, request.id, now + transactionMs + 2 * requestClockSkewMs)) {
     throw new GatehouseError("saml_request_replayed", `request ID ${request.id}`);
   }
