@@ -12,7 +12,7 @@ import { render } from "./http/render.ts";
 import { LoginFlow } from "./login/flow.ts";
 import { PolicyGate } from "./login/policy-gate.ts";
 import { ChallengeStep } from "./login/challenge-step.ts";
-import { DeviceService } from "./login/devices.ts";
+import { DeviceService, strictestDeviceLimit } from "./login/devices.ts";
 import { buildChallenges } from "./challenges/build.ts";
 import { accountRouter } from "./console/account/account.ts";
 import { userNotices } from "./mail/notices.ts";
@@ -43,7 +43,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   assignmentsResolve(rt);
   const notices = userNotices(rt.mailer, rt.log);
   const { challenges, emailCodes, totpEnrolment } = buildChallenges({ config, totp: rt.totp, kba: rt.kba, emailCodes: rt.emailCodes, mailer: rt.mailer, serverSecret: rt.keys.serverSecret, factorKey: rt.keys.factorKey });
-  const devices = new DeviceService({ repo: rt.devices, cookies, clock, audit: rt.audit, notices, lifetimes: config.lifetimes });
+  const devices = new DeviceService({ repo: rt.devices, cookies, clock, audit: rt.audit, notices, lifetimes: config.lifetimes, strictestLimit: () => strictestDeviceLimit(rt.policies, rt.loginPolicies) });
   const gate = new PolicyGate({
     policies: rt.policies,
     loginPolicies: rt.loginPolicies,

@@ -95,9 +95,12 @@ export class AuditLog {
       `INSERT INTO audit_events (at, type, outcome, user_id, username, app_id, ip, transaction_id, reason, detail_json)
        VALUES (@at, @type, @outcome, @userId, @username, @appId, @ip, @transactionId, @reason, @detail)`,
     );
-    this.#signIns = db.prepare<[{ userId: string; limit: number }], { at: string; ip: string | null; appId: string | null; outcome: string; reason: string | null }>(
-      `SELECT at, ip, app_id AS appId, outcome, reason FROM audit_events
-       WHERE user_id = @userId AND (type IN ('session.started', 'saml.response.issued') OR (type = 'policy.decided' AND outcome = 'failure'))
+    // One line per sign-in: an app's is its assertion (its session start is the same sign-in),
+    // Gatehouse's own is its session start; refusals and failed second steps too.
+    this.#signIns = db.prepare<[{ userId: string; limit: number }], { at: string; ip: string | null; appId: string | null; type: AuditType; outcome: string; reason: string | null }>(
+      `SELECT at, ip, app_id AS appId, type, outcome, reason FROM audit_events
+       WHERE user_id = @userId AND ((type = 'session.started' AND app_id IS NULL) OR type = 'saml.response.issued'
+         OR (type IN ('policy.decided', 'challenge.failed') AND outcome = 'failure'))
        ORDER BY id DESC LIMIT @limit`,
     );
     this.#signedInFrom = db.prepare<[{ userId: string; ip: string }], { one: number }>(
@@ -146,7 +149,7 @@ export class AuditLog {
     return Number(lastInsertRowid);
   }
 
-  /** A user's recent sign-ins (to Gatehouse and to apps) and refusals, most recent first, for their own account page. */
+  /** A user's recent sign-ins (to Gatehouse and to apps), refusals and failed second steps, most recent first, for their own account page. */
   signInsOf(userId: string, limit = 10) {
     return this.#signIns.all({ userId, limit });
   }

@@ -4,7 +4,9 @@ import type { Clock } from "../clock.ts";
 import { randomToken, safeEqual, sha256 } from "../crypto/tokens.ts";
 import type { CookieJar } from "../http/cookies.ts";
 import { clientIp } from "../http/client-ip.ts";
+import type { PolicyCatalog } from "../policy/catalog.ts";
 import type { Device, DeviceRepository } from "../store/devices.ts";
+import type { LoginPolicy } from "../store/login-policies.ts";
 import type { User } from "../store/users.ts";
 import { describeDevice } from "./device-context.ts";
 import type { DeviceFacts } from "./policy-gate.ts";
@@ -15,9 +17,26 @@ export interface DeviceNotices {
 }
 
 // Two tabs signing in at once both present the token one of them is about to rotate; a stale
-// copy seen this soon after its rotation is that race, not a clone.
+// copy seen this soon after its rotation is that race, not a clone. It is not the device either:
+// a copy of the cookie would look the same (see `#identify`).
 const rotationGraceMs = 60_000;
 const cookiePattern = /^([A-Za-z0-9_-]{16,32})\.([A-Za-z0-9_-]{32,64})$/;
+
+/** The smaller of two device limits, null meaning none. */
+const minLimit = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.min(a, b));
+
+/**
+ * The strictest device limit of the login policies in use: the default one (or the built-in
+ * one when none is assigned) and every app's own. A device is registered only under it, so a
+ * device admitted under a lax policy never counts as known under a stricter one.
+ */
+export function strictestDeviceLimit(policies: Pick<PolicyCatalog, "get">, loginPolicies: { forApp(appId: null): LoginPolicy; list(): LoginPolicy[] }): number | null {
+  const names = new Set([loginPolicies.forApp(null).policyName, ...loginPolicies.list().map((lp) => lp.policyName)]);
+  let limit: number | null = null;
+  // A policy that is not loaded refuses every sign-in it governs (policy-gate): no limit from it.
+  for (const name of names) limit = minLimit(limit, policies.get(name)?.deviceLimit ?? null);
+  return limit;
+}
 
 export const deviceName = (d: Pick<Device, "browser" | "os" | "mobile">): string =>
   `${d.browser ?? "Unknown browser"} on ${d.os ?? "an unknown system"}${d.mobile ? " (mobile)" : ""}`;
@@ -34,18 +53,41 @@ export class DeviceService {
   readonly #audit: AuditLog;
   readonly #notices: DeviceNotices;
   readonly #lifetimes: { deviceTrustMs: number; deviceCookieMs: number };
+  readonly #strictestLimit: () => number | null;
 
-  constructor(deps: { repo: DeviceRepository; cookies: CookieJar; clock: Clock; audit: AuditLog; notices: DeviceNotices; lifetimes: { deviceTrustMs: number; deviceCookieMs: number } }) {
+  constructor(deps: {
+    repo: DeviceRepository;
+    cookies: CookieJar;
+    clock: Clock;
+    audit: AuditLog;
+    notices: DeviceNotices;
+    lifetimes: { deviceTrustMs: number; deviceCookieMs: number };
+    /** The strictest device limit any login policy in use applies (null: none). */
+    strictestLimit: () => number | null;
+  }) {
     this.#repo = deps.repo;
     this.#cookies = deps.cookies;
     this.#clock = deps.clock;
     this.#audit = deps.audit;
     this.#notices = deps.notices;
     this.#lifetimes = deps.lifetimes;
+    this.#strictestLimit = deps.strictestLimit;
   }
 
   /** This browser's registered device for this user, if it presents the current token. */
   recognise(req: Request, user: User): Device | null {
+    const found = this.#identify(req, user);
+    return found?.token === "current" ? found.device : null;
+  }
+
+  /**
+   * What the device cookie says about this browser. `current`: the device (current token, same
+   * kind of browser and system). `replaced`: a token rotated away less than a minute ago, from the
+   * same kind of browser: perhaps a second tab of the same browser, perhaps a copy, so it only
+   * stops that device being registered a second time; it is never known to the policy, never
+   * trusted, never rotated. An older replaced token gives a copy away: the device is revoked.
+   */
+  #identify(req: Request, user: User): { device: Device; token: "current" | "replaced"; hash: string } | null {
     const m = cookiePattern.exec(this.#cookies.get(req, "device") ?? "");
     if (!m) return null;
     const [, id = "", secret = ""] = m;
@@ -54,15 +96,13 @@ export class DeviceService {
     if (!device || device.revokedAt !== null || device.userId !== user.id) return null;
     const hash = sha256(secret);
     const stored = this.#repo.hashesOf(id);
-    if (stored && safeEqual(hash, stored.current)) {
-      // Coarse binding (SECURITY.md C.3): the cookie replayed from another browser or system is not this device.
-      const described = describeDevice(req.get("user-agent"), req.get("sec-ch-ua-mobile"));
-      const sameKind = (device.browser === null || described.browser === device.browser) && (device.os === null || described.os === device.os);
-      return sameKind ? device : null;
-    }
+    // Coarse binding (SECURITY.md C.3): the cookie replayed from another browser or system is not this device.
+    const described = describeDevice(req.get("user-agent"), req.get("sec-ch-ua-mobile"));
+    const sameKind = (device.browser === null || described.browser === device.browser) && (device.os === null || described.os === device.os);
+    if (stored && safeEqual(hash, stored.current)) return sameKind ? { device, token: "current", hash } : null;
     if (stored?.previous && safeEqual(hash, stored.previous)) {
       const now = this.#clock.now();
-      if (now - device.lastSeenAt < rotationGraceMs) return device;
+      if (now - device.lastSeenAt < rotationGraceMs) return sameKind ? { device, token: "replaced", hash } : null;
       this.#repo.revoke(device.id, user.id, now);
       this.#audit.record({ type: "device.revoked", outcome: "failure", userId: user.id, username: user.username, ip: clientIp(req), reason: "a replaced device token was presented again (copied cookie)", detail: { deviceId: device.id } });
       this.#notices.cloned(user, deviceName(device), now);
@@ -78,32 +118,49 @@ export class DeviceService {
 
   /**
    * After a sign-in has passed: a known device gets a fresh token; a new one is registered while
-   * the user is under the policy's device limit, and the user is told about it. `trust` marks the
+   * the user is under the device limit, and the user is told about it. The limit is the smaller
+   * of the one asked for (the sign-in's policy; null for none) and the strictest one any login
+   * policy in use applies, so a device admitted here counts for every app. `trust` marks the
    * device trusted for the configured time.
    */
   afterSignIn(req: Request, res: Response, user: User, opts: { limit: number | null; trust: boolean; transactionId: string }): Device | null {
+    const admitted = this.admit(req, res, user, opts);
+    return "device" in admitted ? admitted.device : null;
+  }
+
+  /** As `afterSignIn`, saying why a device was not admitted (the console tells the user). */
+  admit(req: Request, res: Response, user: User, opts: { limit: number | null; trust: boolean; transactionId: string }): { device: Device } | { refused: "limit" | "token-replaced" | "rotated-meanwhile" } {
     const now = this.#clock.now();
     const ip = clientIp(req);
     const base = { userId: user.id, username: user.username, ip, transactionId: opts.transactionId };
-    let device = this.recognise(req, user);
+    const found = this.#identify(req, user);
+    if (found?.token === "replaced") {
+      // Already registered, so not added again; but its holder gets neither a token nor trust.
+      this.#audit.record({ type: "device.not_registered", outcome: "info", ...base, reason: "a device token replaced less than a minute ago: not rotated, not trusted", detail: { deviceId: found.device.id } });
+      return { refused: "token-replaced" };
+    }
     const secret = randomToken(32);
-    if (device) {
-      const from = this.#repo.hashesOf(device.id)?.current ?? "";
-      if (!this.#repo.rotate(device.id, from, sha256(secret), ip, now)) return device; // a concurrent sign-in rotated it
+    let device: Device;
+    if (found) {
+      // Compare-and-swap from the token this browser presented: of two requests with it, one rotates.
+      if (!this.#repo.rotate(found.device.id, found.hash, sha256(secret), ip, now)) return { refused: "rotated-meanwhile" };
+      device = found.device;
     } else {
+      const limit = minLimit(opts.limit, this.#strictestLimit());
       const described = describeDevice(req.get("user-agent"), req.get("sec-ch-ua-mobile"));
-      this.#notices.newDevice(user, deviceName(described), ip, now);
-      const added = this.#repo.addUnderLimit({ id: randomToken(16), userId: user.id, tokenHash: sha256(secret), ...described, ip, now }, opts.limit);
+      const added = this.#repo.addUnderLimit({ id: randomToken(16), userId: user.id, tokenHash: sha256(secret), ...described, ip, now }, limit);
       if (!added) {
-        this.#audit.record({ type: "device.not_registered", outcome: "info", ...base, reason: `device limit ${String(opts.limit)} reached`, detail: { registered: this.#repo.forUser(user.id).length } });
-        return null;
+        this.#audit.record({ type: "device.not_registered", outcome: "info", ...base, reason: `device limit ${String(limit)} reached`, detail: { registered: this.#repo.forUser(user.id).length, asked: opts.limit } });
+        return { refused: "limit" };
       }
       device = added;
-      this.#audit.record({ type: "device.registered", outcome: "success", ...base, detail: { deviceId: device.id, name: deviceName(device) } });
+      this.#audit.record({ type: "device.registered", outcome: "success", ...base, detail: { deviceId: device.id, name: deviceName(device), limit } });
+      // Told only once it is registered: a device turned away was never added to the account.
+      this.#notices.newDevice(user, deviceName(device), ip, now);
     }
     this.#cookies.set(res, "device", `${device.id}.${secret}`, Math.floor(this.#lifetimes.deviceCookieMs / 1000));
     if (opts.trust) this.trust(user, device.id, base);
-    return this.#repo.byId(device.id) ?? device;
+    return { device: this.#repo.byId(device.id) ?? device };
   }
 
   untrust(user: User, deviceId: string, ip: string): boolean {

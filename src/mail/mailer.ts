@@ -39,7 +39,7 @@ export function createMailer(opts: { smtpUrl: string | undefined; from: string; 
       const name = `${new Date().toISOString().replace(/[:.]/g, "-")}-${randomToken(6)}`;
       writeFileSync(join(opts.outboxDir, `${name}.eml`), info.message as Buffer, { mode: 0o600 });
       // A readable copy for the demo console's outbox page.
-      writeFileSync(join(opts.outboxDir, `${name}.json`), JSON.stringify({ at: new Date().toISOString(), to: m.to, subject: m.subject, text: m.text }), { mode: 0o600 });
+      writeFileSync(join(opts.outboxDir, `${name}.json`), JSON.stringify({ at: new Date().toISOString(), to: m.to, userId: m.userId ?? null, subject: m.subject, text: m.text }), { mode: 0o600 });
     },
   };
 }
@@ -57,23 +57,43 @@ function smtpMailer(transport: Transporter, destination: string, from: string): 
 export interface OutboxMessage {
   at: string;
   to: string;
+  /** The user the message was sent for; null for mail that was not tagged. */
+  userId: string | null;
   subject: string;
   text: string;
 }
 
-/** The dev outbox's messages to these addresses, newest first (demo mode only). */
-export function readOutbox(dir: string, addresses: readonly string[], limit = 20): OutboxMessage[] {
+/** Every message in the dev outbox, newest first. */
+function outboxMessages(dir: string): OutboxMessage[] {
   let names: string[];
   try {
     names = readdirSync(dir).filter((n) => n.endsWith(".json"));
   } catch {
     return [];
   }
-  const wanted = new Set(addresses.map((a) => a.toLowerCase()));
   return names
     .sort()
     .reverse()
-    .map((n) => JSON.parse(readFileSync(join(dir, n), "utf8")) as OutboxMessage)
+    .map((n) => JSON.parse(readFileSync(join(dir, n), "utf8")) as Omit<OutboxMessage, "userId"> & { userId?: string | null })
+    .map((m) => ({ ...m, userId: m.userId ?? null }));
+}
+
+/** The dev outbox's messages to these addresses, newest first (for tests and tools). */
+export function readOutbox(dir: string, addresses: readonly string[], limit = 20): OutboxMessage[] {
+  const wanted = new Set(addresses.map((a) => a.toLowerCase()));
+  return outboxMessages(dir)
     .filter((m) => wanted.has(m.to.toLowerCase()))
+    .slice(0, limit);
+}
+
+/**
+ * One user's mail in the dev outbox, newest first (the demo console): mail tagged as sent for
+ * this user, and untagged mail to one of `confirmed` (only addresses the user has proved are
+ * theirs). Mail tagged for someone else is never shown, whatever its address.
+ */
+export function outboxOf(dir: string, user: { id: string; confirmed: readonly string[] }, limit = 20): OutboxMessage[] {
+  const wanted = new Set(user.confirmed.map((a) => a.toLowerCase()));
+  return outboxMessages(dir)
+    .filter((m) => (m.userId !== null ? m.userId === user.id : wanted.has(m.to.toLowerCase())))
     .slice(0, limit);
 }

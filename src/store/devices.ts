@@ -52,7 +52,6 @@ export interface NewDevice {
 
 /** Registered devices; tokens are stored only as hashes. */
 export class DeviceRepository {
-  readonly #insert;
   readonly #hashes;
   readonly #byId;
   readonly #forUser;
@@ -63,10 +62,6 @@ export class DeviceRepository {
   readonly #addUnder;
 
   constructor(db: Db) {
-    this.#insert = db.prepare<[Record<string, unknown>]>(
-      `INSERT INTO devices (id, user_id, token_hash, browser, os, mobile, first_seen_at, last_seen_at, last_ip)
-       VALUES (@id, @userId, @tokenHash, @browser, @os, @mobile, @now, @now, @ip)`,
-    );
     this.#hashes = db.prepare<[string], { current: string; previous: string | null }>("SELECT token_hash AS current, previous_token_hash AS previous FROM devices WHERE id = ?");
     this.#byId = db.prepare<[string], Row>("SELECT * FROM devices WHERE id = ?");
     this.#forUser = db.prepare<[string], Row>("SELECT * FROM devices WHERE user_id = ? AND revoked_at IS NULL ORDER BY last_seen_at DESC");
@@ -83,11 +78,6 @@ export class DeviceRepository {
        WHERE @limit IS NULL OR (SELECT count(*) FROM devices WHERE user_id = @userId AND revoked_at IS NULL) < @limit`,
     );
     this.#revoke = db.prepare<[{ id: string; userId: string; now: number }]>("UPDATE devices SET revoked_at = @now WHERE id = @id AND user_id = @userId AND revoked_at IS NULL");
-  }
-
-  add(d: NewDevice): Device {
-    this.#insert.run({ ...d, mobile: d.mobile === null ? null : d.mobile ? 1 : 0 });
-    return this.byId(d.id) as Device;
   }
 
   /** Registers the device unless the user already has `limit` (null: no limit); undefined when full. */

@@ -14,7 +14,7 @@ import type { Csrf } from "../../http/csrf.ts";
 import { render } from "../../http/render.ts";
 import { deviceName, type DeviceService } from "../../login/devices.ts";
 import type { CurrentSession, SessionManager } from "../../login/sessions.ts";
-import { readOutbox, type Mailer } from "../../mail/mailer.ts";
+import { outboxOf, type Mailer } from "../../mail/mailer.ts";
 import { mailTemplates } from "../../mail/templates.ts";
 import type { UserNotices } from "../../mail/notices.ts";
 import type { AppRepository } from "../../store/apps.ts";
@@ -41,6 +41,16 @@ export interface AccountDeps {
 }
 
 const confirmPurpose = "confirm-alt-email";
+/** The methods passed in the sign-in that started this session, after the password. */
+const passedIn = (c: CurrentSession): string[] => c.session.authMethod.split("+").filter((m) => m !== "password");
+
+/** What went wrong, by the code a change redirects with (`/account?problem=…`). */
+const problems = {
+  "trust-needs-challenge": "Trusting a device needs a verification step at sign-in, and this sign-in had none. Set up an authenticator app or an alternate email above, then try again (you will be asked to sign in with it).",
+  "device-limit": "This device was not added: your account already has as many devices as your organisation's sign-in policy allows. Remove a device you no longer use, then try again.",
+  "device-busy": "This device was not added: its sign-in cookie was replaced a moment ago in another tab. Reload this page and try again.",
+} as const;
+type Problem = keyof typeof problems;
 const csrfOnly = z.object({ csrf: z.string().max(128) });
 const form = <T extends z.ZodRawShape>(shape: T) => csrfOnly.extend(shape);
 const forms = {
@@ -67,12 +77,15 @@ export function accountRouter(d: AccountDeps): express.Router {
   };
   /**
    * Changing a factor needs a sign-in at most `reauthMs` old, made with the account's strongest
-   * factor (an authenticator app, when there is one): a password alone must not remove the app.
+   * method (authenticator app > email code > security questions): a password alone must not
+   * replace a method it could not pass. An account with no other method has only its password.
+   * The sign-in page is asked for a re-authentication (`reauth=1`), which challenges with that method.
    */
   const recent = (req: Request, res: Response, path: string): CurrentSession | null => {
     const current = signedIn(req, res, path);
     if (!current) return null;
-    const strongEnough = !d.challenges.enrolled(current.user).includes("totp") || current.session.authMethod.split("+").includes("totp");
+    const strongest = d.challenges.strongest(current.user);
+    const strongEnough = strongest === null || passedIn(current).includes(strongest);
     if (d.clock.now() - current.session.authTime > d.config.lifetimes.reauthMs || !strongEnough) {
       res.redirect(303, `/login?reauth=1&return=${encodeURIComponent(path)}`);
       return null;
@@ -108,13 +121,15 @@ export function accountRouter(d: AccountDeps): express.Router {
       user,
       csrf: csrf(current),
       done: typeof req.query.done === "string" ? req.query.done.slice(0, 40) : null,
+      problem: typeof req.query.problem === "string" && req.query.problem in problems ? problems[req.query.problem as Problem] : null,
       enrolled: d.challenges.enrolled(user),
       kbaEnabled: d.config.kba,
       altEmail: user.altEmail,
-      devices: d.deviceStore.forUser(user.id).map((dev) => ({ ...dev, name: deviceName(dev), current: dev.id === thisDevice?.id, trusted: (dev.trustedUntil ?? 0) > now, firstSeen: utcMinute(dev.firstSeenAt), lastSeen: utcMinute(dev.lastSeenAt), trustedUntil: dev.trustedUntil ? utcMinute(dev.trustedUntil) : null })),
+      // Devices of the same kind are told apart by the start of their ID (not a secret: the cookie's secret is its other half).
+      devices: d.deviceStore.forUser(user.id).map((dev) => ({ ...dev, name: deviceName(dev), shortId: dev.id.slice(0, 6), current: dev.id === thisDevice?.id, trusted: (dev.trustedUntil ?? 0) > now, firstSeen: utcMinute(dev.firstSeenAt), lastSeen: utcMinute(dev.lastSeenAt), trustedUntil: dev.trustedUntil ? utcMinute(dev.trustedUntil) : null })),
       thisDeviceRegistered: thisDevice !== null,
       thisDeviceTrusted: (thisDevice?.trustedUntil ?? 0) > now,
-      signIns: d.audit.signInsOf(user.id).map((e) => ({ ...e, at: utcMinute(e.at), app: e.appId ? (apps.get(e.appId) ?? "a removed app") : "Gatehouse", ok: e.outcome === "success" })),
+      signIns: d.audit.signInsOf(user.id).map((e) => ({ ...e, at: utcMinute(e.at), app: e.appId ? (apps.get(e.appId) ?? "a removed app") : "Gatehouse", ok: e.outcome === "success", what: e.type === "challenge.failed" ? "second step failed" : e.outcome === "success" ? "signed in" : "refused" })),
       outbox: d.config.demo && d.mailer.outbox !== null,
       apps: [...apps].map(([id, name]) => ({ id, name })),
     });
@@ -145,14 +160,24 @@ export function accountRouter(d: AccountDeps): express.Router {
     changed(req, current.user, "totp", "set", "An authenticator app was set up for your account");
     res.redirect(303, "/account?done=totp");
   });
-  /** A one-button change on the account page: a recent sign-in, the session's CSRF token, then back with what was done. */
-  const button = (path: string, act: (req: Request, res: Response, current: CurrentSession) => string): void => {
+  /** A one-button change on the account page: a recent sign-in, the session's CSRF token, then back with what was done (or what stopped it). */
+  const button = (path: string, act: (req: Request, res: Response, current: CurrentSession) => string | { problem: Problem }): void => {
     r.post(path, (req, res) => {
       const current = recent(req, res, "/account");
       if (!current) return;
       parse(csrfOnly, req, current);
-      res.redirect(303, `/account?done=${act(req, res, current)}`);
+      const done = act(req, res, current);
+      res.redirect(303, typeof done === "string" ? `/account?done=${done}` : `/account?problem=${done.problem}`);
     });
+  };
+  /**
+   * Trust lets a device skip challenges, so it is minted only by one: the session must have
+   * passed a challenge (on an account with other methods `recent` already asked for the strongest).
+   */
+  const challengePassed = (req: Request, current: CurrentSession): boolean => {
+    if (passedIn(current).length > 0) return true;
+    d.audit.record({ type: "factor.changed", outcome: "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: "trusting a device without a passed challenge", detail: { factor: "device", change: "trusted" } });
+    return false;
   };
 
   button("/account/totp/remove", (req, _res, { user }) => {
@@ -222,20 +247,28 @@ export function accountRouter(d: AccountDeps): express.Router {
   });
 
   // Devices.
-  button("/account/devices/this/trust", (req, res, { user }) => {
-    // Added on purpose, after a recent sign-in: registered even over a policy's device limit.
-    const device = d.devices.afterSignIn(req, res, user, { limit: null, trust: true, transactionId: "" });
-    if (device) changed(req, user, "device", "trusted", `This device (${deviceName(device)}) was added as a trusted device`);
+  button("/account/devices/this/trust", (req, res, current) => {
+    const { user } = current;
+    if (!challengePassed(req, current)) return { problem: "trust-needs-challenge" };
+    // No limit of its own: the device service holds it to the strictest one any login policy applies.
+    const admitted = d.devices.admit(req, res, user, { limit: null, trust: true, transactionId: "" });
+    if (!("device" in admitted)) {
+      d.audit.record({ type: "factor.changed", outcome: "failure", userId: user.id, username: user.username, ip: clientIp(req), reason: `this device not added: ${admitted.refused}`, detail: { factor: "device", change: "trusted" } });
+      return { problem: admitted.refused === "limit" ? "device-limit" : "device-busy" };
+    }
+    changed(req, user, "device", "trusted", `This device (${deviceName(admitted.device)}) was added as a trusted device`);
     return "device-trusted";
   });
   const deviceActions = { trust: "trusted", untrust: "no longer trusted", remove: "removed" } as const;
-  button("/account/devices/:id/:action", (req, _res, { user }) => {
+  button("/account/devices/:id/:action", (req, _res, current) => {
+    const { user } = current;
     const id = String(req.params.id);
     const action = String(req.params.action);
     const device = d.deviceStore.byId(id);
     if (!device || device.userId !== user.id || device.revokedAt !== null) throw new GatehouseError("not_found", "device of another user or removed");
     if (!(action in deviceActions)) throw new GatehouseError("not_found", `device action ${action.slice(0, 20)}`);
     const done = action as keyof typeof deviceActions;
+    if (done === "trust" && !challengePassed(req, current)) return { problem: "trust-needs-challenge" };
     const ip = clientIp(req);
     if (done === "trust") d.devices.trust(user, device.id, { ip });
     else if (done === "untrust") d.devices.untrust(user, device.id, ip);
@@ -249,9 +282,10 @@ export function accountRouter(d: AccountDeps): express.Router {
     const current = signedIn(req, res, "/account/outbox");
     if (!current) return;
     if (!d.config.demo || !d.mailer.outbox) throw new GatehouseError("not_found", "outbox outside demo mode");
-    const pending = d.emailCodes.addressOf(current.user.id, confirmPurpose);
-    const addresses = [current.user.email, current.user.altEmail, pending].filter((a): a is string => !!a);
-    render(res, "account-outbox", { title: "Demo outbox", messages: readOutbox(d.mailer.outbox, addresses) });
+    // Only addresses this user has confirmed, and mail tagged for them: an address merely typed
+    // as the alternate email (perhaps someone else's) shows nothing sent to it for others.
+    const confirmed = [current.user.email, current.user.altEmail].filter((a): a is string => !!a);
+    render(res, "account-outbox", { title: "Demo outbox", messages: outboxOf(d.mailer.outbox, { id: current.user.id, confirmed }) });
   });
   return r;
 }
