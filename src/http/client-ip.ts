@@ -11,10 +11,37 @@ export function clientIp(req: Request): string {
   return normaliseIp(req.ip ?? "");
 }
 
+/**
+ * One spelling per address: IPv4 as a dotted quad (IPv4-mapped `::ffff:a.b.c.d` included), IPv6 as
+ * RFC 5952 text. `::a.b.c.d` (IPv4-compatible, deprecated, RFC 4291 §2.5.5.1), which Node itself
+ * writes for a peer `::a01:203`, is an IPv6 address: its dotted quad is turned into hex groups
+ * before ipaddr.js reads it, because ipaddr.js would take it for IPv4-mapped.
+ */
 export function normaliseIp(raw: string): string {
-  if (raw.includes("%") || net.isIP(raw) === 0) return "unknown";
-  return ipaddr.process(raw).toString();
+  const family = raw.includes("%") ? 0 : net.isIP(raw);
+  if (family === 0) return "unknown";
+  if (family === 4) return raw; // net.isIP takes only the strict dotted quad, already canonical
+  const v6 = ipaddr.IPv6.parse(raw.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a: string, b: string, c: string, d: string) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`));
+  return v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toString();
 }
 
-/** Express `trust proxy` from the configured list: never `true`, which trusts any client's header. */
-export const trustProxySetting = (proxies: readonly string[]): string[] | false => (proxies.length > 0 ? [...proxies] : false);
+/**
+ * Express `trust proxy` from the configured list: never `true`, which trusts any client's header.
+ * A function over Node's own BlockList rather than the list itself: Express's proxy-addr reads a
+ * hop `::a.b.c.d` as the IPv4 address a.b.c.d, so `::10.1.2.3` would pass as a proxy in 10.0.0.0/8
+ * and could choose the client IP.
+ */
+export function trustProxySetting(proxies: readonly string[]): ((addr: string) => boolean) | false {
+  if (proxies.length === 0) return false;
+  const trusted = new net.BlockList();
+  for (const entry of proxies) {
+    const [addr = "", prefix] = entry.split("/");
+    const type = net.isIPv4(addr) ? "ipv4" : "ipv6";
+    if (prefix === undefined) trusted.addAddress(addr, type);
+    else trusted.addSubnet(addr, Number(prefix), type);
+  }
+  return (addr) => {
+    const family = addr.includes("%") ? 0 : net.isIP(addr);
+    return family !== 0 && trusted.check(addr, family === 4 ? "ipv4" : "ipv6");
+  };
+}
