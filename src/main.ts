@@ -125,6 +125,7 @@ async function serve(config: Config): Promise<void> {
   const app = await buildServer(rt);
   const notices: string[] = [];
   for (const file of rt.keys.created) notices.push(`created ${file} (generated on first start; back up data/keys, or put your own signing key and certificate there)`);
+  notices.push(...rt.keys.notices);
   if (rt.users.count() === 0) {
     const password = randomBytes(15).toString("base64url");
     rt.users.add({ username: "admin", email: `admin@${new URL(config.baseUrl).hostname}`, isAdmin: true, passwordHash: await hashSecret(password) }, systemClock.now());

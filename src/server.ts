@@ -36,13 +36,13 @@ export const httpServerOptions = (c: Config) => ({ maxHeaderSize: c.limits.maxSa
 export async function buildServer(rt: Runtime): Promise<express.Express> {
   const { config, clock } = rt;
   const cookies = cookieJar(config.secureCookies);
-  const csrf = new Csrf(rt.keys.serverSecret, config.baseUrl);
+  const csrf = new Csrf(rt.keys.derived.csrf, config.baseUrl);
   const sessions = new SessionManager(rt.sessions, rt.users, cookies, clock, config.lifetimes);
   const transactions = new TransactionService(rt.transactions, cookies, clock, config.lifetimes.transactionMs);
   const throttle = await LoginThrottle.create(rt.db, clock);
   assignmentsResolve(rt);
   const notices = userNotices(rt.mailer, rt.log);
-  const { challenges, emailCodes, totpEnrolment } = buildChallenges({ config, totp: rt.totp, kba: rt.kba, emailCodes: rt.emailCodes, mailer: rt.mailer, serverSecret: rt.keys.serverSecret, factorKey: rt.keys.factorKey });
+  const { challenges, emailCodes, totpEnrolment } = buildChallenges({ config, totp: rt.totp, kba: rt.kba, emailCodes: rt.emailCodes, mailer: rt.mailer, serverSecret: rt.keys.derived.emailCodes, factorKey: rt.keys.factorKey });
   const devices = new DeviceService({ repo: rt.devices, cookies, clock, audit: rt.audit, notices, lifetimes: config.lifetimes, strictestLimit: () => strictestDeviceLimit(rt.policies, rt.loginPolicies) });
   const gate = new PolicyGate({
     policies: rt.policies,
@@ -91,7 +91,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   const idp: IdpContext = {
     config,
     key: rt.keys.signing,
-    serverSecret: rt.keys.serverSecret,
+    serverSecret: rt.keys.nameIdKey, // persistent NameIDs: never rotated with the server secret
     apps: rt.apps,
     seenRequests: rt.seenRequests,
     sessionRecords: rt.sessions,

@@ -87,7 +87,7 @@ export function simulate(rt: Runtime, o: SimulateOptions): string[] {
     ...explain(decision, lp.mode),
   ];
   if (decision.action === "challenge") {
-    const { challenges } = buildChallenges({ config: rt.config, totp: rt.totp, kba: rt.kba, emailCodes: rt.emailCodes, mailer: rt.mailer, serverSecret: rt.keys.serverSecret, factorKey: rt.keys.factorKey });
+    const { challenges } = buildChallenges({ config: rt.config, totp: rt.totp, kba: rt.kba, emailCodes: rt.emailCodes, mailer: rt.mailer, serverSecret: rt.keys.derived.emailCodes, factorKey: rt.keys.factorKey });
     const enrolled = challenges.enrolled(user);
     const r = resolveForUser(decision, { deviceTrusted: device === "trusted", enrolled });
     lines.push(`${user.username} has set up: ${enrolled.join(", ") || "nothing"}.`);
