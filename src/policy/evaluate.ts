@@ -103,9 +103,12 @@ function compileConditions(c: Conditions, lists: Map<string, ReturnType<typeof p
         const hm = `${parts.hour ?? "00"}:${parts.minute ?? "00"}`;
         // A weekday the formatter did not give is missing, never a pass.
         if (!weekdays.includes(day)) return { input: `${parts.weekday ?? "no weekday"} ${hm}`, result: "missing" };
-        const dayOk = !days || days.includes(day as (typeof days)[number]);
+        // The window is [from, to) in wall-clock minutes. One that crosses midnight belongs to the
+        // day it starts, as in cron: `fri 22:00-02:00` runs Friday 22:00 to Saturday 01:59.
         const hourOk = !from || !to || (from < to ? hm >= from && hm < to : hm >= from || hm < to);
-        return { input: `${day} ${hm}`, result: bool(dayOk && hourOk) };
+        const startDay = from && to && from > to && hm < to ? (weekdays[(weekdays.indexOf(day) + 6) % 7] as string) : day;
+        const dayOk = !days || days.includes(startDay as (typeof days)[number]);
+        return { input: `${day} ${hm}${startDay !== day ? ` (the ${startDay} window)` : ""}`, result: bool(dayOk && hourOk) };
       },
     });
   }

@@ -7,6 +7,45 @@ export type ChallengeMethod = (typeof challengeMethods)[number];
 
 const limits = { rules: 500, entriesPerList: 200_000, names: 200 } as const;
 
+const shown = (v: unknown): string => (v === undefined ? "nothing" : JSON.stringify(v) ?? typeof v);
+
+/** An enum whose error names the value it got and the values it takes. */
+const oneOfWords = <const T extends readonly [string, ...string[]]>(what: string, words: T) =>
+  z.enum(words, { error: (issue) => `unknown ${what} ${shown(issue.input)}; allowed: ${words.join(", ")}` });
+
+type Keyed<S extends Record<string, z.ZodType>> = { [K in keyof S]: { [P in K]: z.output<S[K]> } }[keyof S];
+
+/**
+ * One of a few bare words or single-key objects, told apart by that word or key before anything
+ * else is checked, so an error points inside the shape the author meant. (A zod union whose
+ * branches all fail says only "Invalid input".)
+ */
+function choice<const W extends string, S extends Record<string, z.ZodType>>(what: string, words: readonly W[], shapes: S, note = "") {
+  const allowed = [...words, ...Object.keys(shapes)].join(", ") + note;
+  return z.unknown().transform((value, ctx): W | Keyed<S> => {
+    if (typeof value === "string" && (words as readonly string[]).includes(value)) return value as W;
+    const keys = typeof value === "object" && value !== null && !Array.isArray(value) ? Object.keys(value) : null;
+    const unknown = keys?.find((k) => !Object.hasOwn(shapes, k));
+    const key = keys?.[0];
+    if (keys && !unknown && keys.length === 1 && key !== undefined) {
+      const r = (shapes[key] as z.ZodType).safeParse((value as Record<string, unknown>)[key]);
+      // The branch's own output, under its own key: Keyed<S> by construction.
+      if (r.success) return { [key]: r.data } as Keyed<S>;
+      for (const issue of r.error.issues) ctx.addIssue({ ...issue, path: [key, ...issue.path] });
+      return z.NEVER;
+    }
+    ctx.addIssue({ code: "custom", message: refusal(value, keys, unknown) });
+    return z.NEVER;
+  });
+  function refusal(value: unknown, keys: string[] | null, unknown: string | undefined): string {
+    if (value === undefined) return `missing ${what}; allowed: ${allowed}`;
+    if (!keys) return `unknown ${what} ${shown(value)}; allowed: ${allowed}`;
+    if (unknown !== undefined) return `unknown ${what} ${shown(unknown)}; allowed: ${allowed}`;
+    if (keys.length === 0) return `an empty ${what}; allowed: ${allowed}`;
+    return `${keys.map((k) => `"${k}"`).join(" and ")} in one ${what}: use one`;
+  }
+}
+
 const ipEntry = z.string().superRefine((s, ctx) => {
   if (s.startsWith("@")) {
     if (!/^@[a-z0-9][a-z0-9_-]{0,63}$/.test(s)) ctx.addIssue({ code: "custom", message: `"${s}" is not a valid IP list name` });
@@ -37,7 +76,7 @@ const names = z.array(z.string().min(1).max(100)).min(1).max(limits.names);
 
 export const conditionsSchema = z
   .object({
-    ip: z.union([z.object({ in: ipEntries }).strict(), z.object({ notIn: ipEntries }).strict()]).optional(),
+    ip: choice("IP condition", [], { in: ipEntries, notIn: ipEntries }).optional(),
     device: z
       .object({
         mobile: z.boolean().optional(),
@@ -54,13 +93,17 @@ export const conditionsSchema = z
     user: z.object({ inGroup: names }).strict().optional(),
     time: z
       .object({
-        days: z.array(z.enum(days)).min(1).max(7).optional(),
+        days: z.array(oneOfWords("day", days)).min(1).max(7).optional(),
+        // Wall-clock minutes in timeZone, start inside, end outside: "09:00-17:00" is 09:00 to
+        // 16:59. An end before the start crosses midnight, and the window belongs to the day it
+        // starts: days [fri] with "22:00-02:00" is Friday 22:00 to Saturday 01:59. On a day the
+        // clocks change the window is an hour shorter or longer.
         hours: z
           .string()
           .refine((h) => {
             const [a, b, extra] = h.split("-");
             return extra === undefined && !!a && !!b && hhmm.test(a) && hhmm.test(b) && a !== b;
-          }, 'must be "HH:MM-HH:MM" (24 h; an end before the start spans midnight)')
+          }, 'must be "HH:MM-HH:MM" (24 h, the end minute outside; an end before the start ends the next day)')
           .optional(),
         timeZone,
       })
@@ -72,17 +115,13 @@ export const conditionsSchema = z
 
 const challenge = z
   .object({
-    methods: z.array(z.enum(challengeMethods)).min(1).max(3),
-    ifNoneEnrolled: z.enum(["deny", "allow"]).default("deny"),
+    methods: z.array(oneOfWords("method", challengeMethods)).min(1).max(3),
+    ifNoneEnrolled: oneOfWords("value", ["deny", "allow"]).default("deny"),
   })
   .strict()
   .refine((c) => new Set(c.methods).size === c.methods.length, "methods must not repeat");
 
-export const actionSchema = z.union([
-  z.literal("allow"),
-  z.object({ deny: z.object({ message: z.string().min(1).max(500) }).strict() }).strict(),
-  z.object({ challenge }).strict(),
-]);
+export const actionSchema = choice("action", ["allow"], { deny: z.object({ message: z.string().min(1).max(500) }).strict(), challenge });
 
 export const policySchema = z
   .object({
@@ -90,7 +129,7 @@ export const policySchema = z
     version: z.number().int().min(1),
     description: z.string().max(2000).optional(),
     ipLists: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/), ipEntries.refine((l) => l.every((e) => !e.startsWith("@")), "IP lists cannot refer to other lists")).optional(),
-    unknownIp: z.union([z.literal("deny"), z.object({ challenge }).strict()]).default("deny"),
+    unknownIp: choice("action", ["deny"], { challenge }, " (an address Gatehouse cannot read is never simply allowed)").default("deny"),
     options: z.object({ trustedDevicesSkipChallenge: z.boolean().default(false) }).strict().default({ trustedDevicesSkipChallenge: false }),
     rules: z.array(z.object({ name: z.string().min(1).max(100).optional(), when: conditionsSchema, then: actionSchema }).strict()).max(limits.rules),
     default: actionSchema,

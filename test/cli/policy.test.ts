@@ -39,6 +39,21 @@ describe("policy check", () => {
     expect(r.err).toContain(`${join(bad, "mac.yaml")}: rules[0].when.device.mac: a browser does not reveal a MAC address`);
     expect(r.err).toContain("2 errors in 2 files");
   });
+
+  it("says what is allowed for a method, an action, ifNoneEnrolled and an IP condition", () => {
+    const file = join(root, "choices.yaml");
+    writeFileSync(
+      file,
+      `name: choices\nversion: 1\nrules:\n  - when: { ip: { in: [10.0.0.0/8], notIn: [10.1.0.0/16] } }\n    then: maybe\ndefault: { challenge: { methods: [sms], ifNoneEnrolled: maybe } }\n`,
+    );
+    const r = cli(["policy", "check", file]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${file}: rules[0].when.ip: "in" and "notIn" in one IP condition: use one`);
+    expect(r.err).toContain(`${file}: rules[0].then: unknown action "maybe"; allowed: allow, deny, challenge`);
+    expect(r.err).toContain(`${file}: default.challenge.methods[0]: unknown method "sms"; allowed: totp, kba, email-otp`);
+    expect(r.err).toContain(`${file}: default.challenge.ifNoneEnrolled: unknown value "maybe"; allowed: deny, allow`);
+    expect(r.err).not.toContain("Invalid input");
+  });
 });
 
 describe("starting with policies", () => {

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compilePolicy, evaluate, type PolicyContext } from "../../src/policy/evaluate.ts";
 import { loadPolicyFile, parsePolicy, PolicyLoadError } from "../../src/policy/load.ts";
@@ -76,6 +77,81 @@ describe("conditions", () => {
   });
 });
 
+// A window that crosses midnight belongs to the day it starts (as in cron); its end minute is
+// outside; hours are wall-clock minutes in the policy's zone, so on a DST day it is an hour shorter
+// or longer. 2026-11-20 is a Friday; Europe/Paris springs forward on 2026-03-29 at 02:00 (to
+// 03:00) and falls back on 2026-10-25 at 03:00 (to 02:00).
+describe("time windows", () => {
+  const at = (when: { days?: string; hours?: string; timeZone?: string }) =>
+    policy(`rules:\n  - name: window\n    when: { time: { ${when.days ? `days: [${when.days}], ` : ""}${when.hours ? `hours: "${when.hours}", ` : ""}timeZone: ${when.timeZone ?? "UTC"} } }\n    then: allow\ndefault: { deny: { message: outside } }`);
+  it.each([
+    // [window, zone, instant (UTC), inside?]
+    ["fri 22:00-02:00", "UTC", "2026-11-20T21:59Z", false],
+    ["fri 22:00-02:00", "UTC", "2026-11-20T22:00Z", true], // the start minute is inside
+    ["fri 22:00-02:00", "UTC", "2026-11-20T23:59Z", true],
+    ["fri 22:00-02:00", "UTC", "2026-11-21T00:00Z", true], // Saturday, in Friday's window
+    ["fri 22:00-02:00", "UTC", "2026-11-21T01:00Z", true],
+    ["fri 22:00-02:00", "UTC", "2026-11-21T01:59Z", true],
+    ["fri 22:00-02:00", "UTC", "2026-11-21T02:00Z", false], // the end minute is outside
+    ["fri 22:00-02:00", "UTC", "2026-11-20T01:00Z", false], // Friday 01:00 is Thursday's window
+    ["fri 22:00-02:00", "UTC", "2026-11-21T22:30Z", false], // Saturday's own window
+    ["fri 22:00-02:00", "UTC", "2026-11-22T01:00Z", false],
+    ["sat 23:00-01:00", "UTC", "2026-11-22T00:30Z", true], // Saturday → Sunday
+    ["sun 23:00-01:00", "UTC", "2026-11-23T00:30Z", true], // Sunday → Monday: the week wraps
+    ["sun 23:00-01:00", "UTC", "2026-11-22T00:30Z", false], // Sunday 00:30 is Saturday's window
+    ["fri 22:00-00:00", "UTC", "2026-11-20T23:59Z", true],
+    ["fri 22:00-00:00", "UTC", "2026-11-21T00:00Z", false],
+    ["fri 09:00-17:00", "UTC", "2026-11-20T09:00Z", true],
+    ["fri 09:00-17:00", "UTC", "2026-11-20T16:59Z", true],
+    ["fri 09:00-17:00", "UTC", "2026-11-20T17:00Z", false],
+    ["fri 09:00-17:00", "UTC", "2026-11-20T08:59Z", false],
+    ["any 22:00-02:00", "UTC", "2026-11-21T01:00Z", true], // no days: every day's window
+    ["sat,sun all day", "UTC", "2026-11-21T00:00Z", true],
+    ["sat,sun all day", "UTC", "2026-11-20T23:59Z", false],
+    // The day and the minute are the zone's, not UTC's.
+    ["fri 22:00-02:00", "Asia/Tokyo", "2026-11-20T16:00Z", true], // Sat 01:00 in Tokyo
+    ["fri 22:00-02:00", "Asia/Tokyo", "2026-11-21T01:00Z", false], // Sat 10:00 in Tokyo
+    ["fri 22:00-02:00", "America/New_York", "2026-11-21T03:30Z", true], // Fri 22:30 EST, Saturday in UTC
+    ["fri 22:00-02:00", "America/New_York", "2026-11-21T07:00Z", false], // Sat 02:00 EST
+    // DST: spring forward, 02:00-02:59 never happens, so the window ends at 03:00 local.
+    ["sat 22:00-02:30", "Europe/Paris", "2026-03-28T21:00Z", true], // Sat 22:00 CET
+    ["sat 22:00-02:30", "Europe/Paris", "2026-03-29T00:59Z", true], // Sun 01:59 CET
+    ["sat 22:00-02:30", "Europe/Paris", "2026-03-29T01:00Z", false], // Sun 03:00 CEST
+    // DST: fall back, 02:00-02:59 happens twice and both are inside.
+    ["sat 22:00-02:30", "Europe/Paris", "2026-10-24T20:00Z", true], // Sat 22:00 CEST
+    ["sat 22:00-02:30", "Europe/Paris", "2026-10-25T00:15Z", true], // Sun 02:15 CEST
+    ["sat 22:00-02:30", "Europe/Paris", "2026-10-25T01:15Z", true], // Sun 02:15 CET, the second time
+    ["sat 22:00-02:30", "Europe/Paris", "2026-10-25T01:29Z", true],
+    ["sat 22:00-02:30", "Europe/Paris", "2026-10-25T01:30Z", false], // Sun 02:30 CET
+  ])("%s in %s at %s: inside %s", (window, timeZone, iso, inside) => {
+    const [days, hours] = window.split(" ");
+    const p = at({ days: days === "any" ? undefined : days, hours: hours === "all" ? undefined : hours, timeZone });
+    const d = evaluate(p, ctx({ now: Date.parse(iso) }));
+    expect(d.action).toBe(inside ? "allow" : "deny");
+  });
+
+  it("agrees with a model of the week as minutes: each listed day's window is [day + from, day + from + length)", () => {
+    const names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    const hhmm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
+    const monday = Date.parse("2026-11-23T00:00Z");
+    fc.assert(
+      fc.property(fc.subarray([0, 1, 2, 3, 4, 5, 6], { minLength: 1 }), fc.nat(1439), fc.nat(1439), fc.nat(7 * 1440 - 1), (days, from, to, minute) => {
+        fc.pre(from !== to);
+        const length = (to - from + 1440) % 1440;
+        const inside = days.some((d) => (minute - (d * 1440 + from) + 7 * 1440) % (7 * 1440) < length);
+        const p = at({ days: days.map((d) => names[d]).join(","), hours: `${hhmm(from)}-${hhmm(to)}` });
+        expect(evaluate(p, ctx({ now: monday + minute * 60_000 })).action).toBe(inside ? "allow" : "deny");
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("says in the trace which day's window a time after midnight belongs to", () => {
+    const d = evaluate(at({ days: "fri", hours: "22:00-02:00" }), ctx({ now: Date.parse("2026-11-21T01:00Z") }));
+    expect(d.trace).toEqual([{ rule: "window", condition: "time fri 22:00-02:00 UTC", input: "sat 01:00 (the fri window)", result: "pass" }]);
+  });
+});
+
 describe("loading policies", () => {
   const errors = (yaml: string): string[] => {
     try {
@@ -100,7 +176,7 @@ describe("loading policies", () => {
   it.each([
     ["an unknown key", `name: corp\nversion: 1\nrules: []\ndefault: allow\nextra: 1`, "Unrecognized key"],
     ["an undefined IP list", `name: corp\nversion: 1\nrules:\n  - when: { ip: { in: ["@nowhere"] } }\n    then: allow\ndefault: allow`, 'rules[0].when.ip.in[0]: "@nowhere" names no list'],
-    ["an unknown challenge method", `name: corp\nversion: 1\nrules: []\ndefault: { challenge: { methods: [sms] } }`, "default"],
+    ["an unknown challenge method", `name: corp\nversion: 1\nrules: []\ndefault: { challenge: { methods: [sms] } }`, 'default.challenge.methods[0]: unknown method "sms"; allowed: totp, kba, email-otp'],
     ["a bad time zone", `name: corp\nversion: 1\nrules:\n  - when: { time: { timeZone: Mars/Olympus } }\n    then: allow\ndefault: allow`, "rules[0].when.time.timeZone: is not a known IANA time zone"],
     ["duplicate YAML keys", `name: corp\nname: other\nversion: 1\nrules: []\ndefault: allow`, "not valid YAML"],
   ])("refuses %s", (_name, yaml, expected) => {

@@ -40,6 +40,39 @@ describe("loading a directory of policies", () => {
     expect(out.join("\n")).toMatch(/bad2\.yaml: default: /);
   });
 
+  it("says what is allowed where zod would say only \"Invalid input\"", () => {
+    const file = write(
+      "choices.yaml",
+      [
+        "name: choices",
+        "version: 1",
+        "unknownIp: allow",
+        "rules:",
+        "  - when: { ip: { in: [10.0.0.0/8], notIn: [10.1.0.0/16] } }",
+        "    then: block",
+        "  - when: { ip: {} }",
+        "    then: { block: { message: no } }",
+        "  - when: { time: { days: [fri, fry], timeZone: UTC } }",
+        "    then: { challenge: { methods: [totp, sms], ifNoneEnrolled: maybe } }",
+        "  - when: { user: { inGroup: [a] } }",
+        "    then: { deny: { message: no }, challenge: { methods: [totp] } }",
+        "default: { challenge: { methods: [] } }",
+      ].join("\n"),
+    );
+    expect(messages([file])).toEqual([
+      `${file}: unknownIp: unknown action "allow"; allowed: deny, challenge (an address Gatehouse cannot read is never simply allowed)`,
+      `${file}: rules[0].when.ip: "in" and "notIn" in one IP condition: use one`,
+      `${file}: rules[0].then: unknown action "block"; allowed: allow, deny, challenge`,
+      `${file}: rules[1].when.ip: an empty IP condition; allowed: in, notIn`,
+      `${file}: rules[1].then: unknown action "block"; allowed: allow, deny, challenge`,
+      `${file}: rules[2].when.time.days[1]: unknown day "fry"; allowed: mon, tue, wed, thu, fri, sat, sun`,
+      `${file}: rules[2].then.challenge.methods[1]: unknown method "sms"; allowed: totp, kba, email-otp`,
+      `${file}: rules[2].then.challenge.ifNoneEnrolled: unknown value "maybe"; allowed: deny, allow`,
+      `${file}: rules[3].then: "deny" and "challenge" in one action: use one`,
+      `${file}: default.challenge.methods: Too small: expected array to have >=1 items`,
+    ]);
+  });
+
   it("refuses two files that define the same policy name, and a file that takes a built-in name", () => {
     const one = write("one.yaml", "name: same\nversion: 1\nrules: []\ndefault: allow\n");
     const two = write("two.yaml", "name: same\nversion: 2\nrules: []\ndefault: allow\n");
