@@ -15,7 +15,7 @@ import { ChallengeStep } from "./login/challenge-step.ts";
 import { DeviceService, strictestDeviceLimit } from "./login/devices.ts";
 import { buildChallenges } from "./challenges/build.ts";
 import { accountRouter } from "./console/account/account.ts";
-import { userNotices } from "./mail/notices.ts";
+import { storedNoticeLimiter, userNotices } from "./mail/notices.ts";
 import { SessionManager } from "./login/sessions.ts";
 import { LoginThrottle } from "./login/throttle.ts";
 import { TransactionService } from "./login/transactions.ts";
@@ -41,7 +41,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   const transactions = new TransactionService(rt.transactions, cookies, clock, config.lifetimes.transactionMs);
   const throttle = await LoginThrottle.create(rt.db, clock);
   assignmentsResolve(rt);
-  const notices = userNotices(rt.mailer, rt.log);
+  const notices = userNotices(rt.mailer, rt.log, await storedNoticeLimiter(rt.db));
   const { challenges, emailCodes, totpEnrolment } = buildChallenges({ config, totp: rt.totp, kba: rt.kba, emailCodes: rt.emailCodes, mailer: rt.mailer, serverSecret: rt.keys.derived.emailCodes, factorKey: rt.keys.factorKey });
   const devices = new DeviceService({ repo: rt.devices, cookies, clock, audit: rt.audit, notices, lifetimes: config.lifetimes, strictestLimit: () => strictestDeviceLimit(rt.policies, rt.loginPolicies) });
   const gate = new PolicyGate({
