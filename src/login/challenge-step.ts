@@ -165,7 +165,11 @@ export class ChallengeStep {
     const method = this.#method(state.chosen);
     const spent = this.#d.transactions.spendTry(tx, method.id);
     const tries = spent.challenge?.tries[method.id] ?? Infinity;
-    if (tries > maxTriesPerMethodPerTransaction) return this.#endTransaction(spent, audit, method.id);
+    if (tries > maxTriesPerMethodPerTransaction) {
+      // The tries are used up by answers still being checked; the last of them decides whether the transaction ends.
+      this.#d.audit.record({ type: "challenge.throttled", outcome: "failure", ...audit, reason: `more than ${maxTriesPerMethodPerTransaction} answers for ${method.id} in one transaction`, detail: { method: method.id } });
+      throw Object.assign(new GatehouseError("challenge_throttled", "challenge tries per transaction"), { audited: true });
+    }
     const key = challengeKey(user.id, method.id);
     const verdict0 = await this.#d.throttle.reserve(key, ip, { limits: method.id === "kba" ? kbaLimits : accountLimits });
     if (!verdict0.allowed) {
