@@ -6,7 +6,7 @@ import { systemClock } from "./clock.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { appFromOptions, parseAttributes, sentryApp, UsageError } from "./cli/apps.ts";
 import { hashSecret } from "./crypto/passwords.ts";
-import { registerDemoApp } from "./demo/demo-app.ts";
+import { registerDemoApp, removeDemoApp } from "./demo/demo-app.ts";
 import { GatehouseError } from "./errors.ts";
 import { Sweeper } from "./ops/sweeper.ts";
 import { openRuntime, type Runtime } from "./runtime.ts";
@@ -135,6 +135,8 @@ async function serve(config: Config): Promise<void> {
   if (config.demo) {
     registerDemoApp(rt.apps, config, systemClock.now());
     notices.push(`demo mode is on: ${config.baseUrl}/demo is a built-in app to click through (GATEHOUSE_DEMO=false turns it off)`);
+  } else if (removeDemoApp(rt.apps)) {
+    notices.push("GATEHOUSE_DEMO=false: removed the built-in demo app registered by an earlier start (it is registered again if the demo is turned back on)");
   }
   if (!config.smtpUrl) notices.push(`no GATEHOUSE_SMTP_URL: mail (sign-in codes, notices) goes to ${rt.mailer.destination}${config.demo ? `, shown at ${config.baseUrl}/account/outbox` : ""}`);
   if (config.kba) notices.push("GATEHOUSE_KBA is on: security questions are offered as a challenge. They are a knowledge check, not a second factor, and are never asserted as multi-factor.");

@@ -47,6 +47,18 @@ export function registerDemoApp(apps: AppRepository, config: Config, now: number
   );
 }
 
+/**
+ * With the demo off, the built-in demo app is removed at start (its login policy and sign-ins in
+ * flight go with it): an app whose endpoints are no longer served must not stay in the launcher
+ * or be issued assertions. Returns the removed app, or null when there was none.
+ */
+export function removeDemoApp(apps: AppRepository): App | null {
+  const existing = apps.builtin("demo");
+  if (!existing) return null;
+  apps.remove(existing.id);
+  return existing;
+}
+
 export function demoRouter(deps: { config: Config; db: Db; key: SigningKey; clock: Clock }): express.Router {
   const { config, key, clock } = deps;
   const { entityId, acs } = demoUrls(config);
