@@ -87,11 +87,6 @@ export class KbaRepository {
     })();
   }
 
-  remove(userId: string): void {
-    this.#clear.run(userId);
-    this.#clearPending.run(userId);
-  }
-
   /** The pair of slots drawn for this account and not yet answered right, drawing one if there is none. */
   pendingPair(userId: string, draw: () => number[]): number[] {
     const existing = this.#pending.get(userId);
