@@ -3,6 +3,7 @@ import type { Request, Response } from "express";
 
 export interface CookieJar {
   get(req: Request, name: CookieName): string | undefined;
+  /** `maxAgeSeconds`: a positive whole number of seconds; none for a cookie that ends with the browser session. */
   set(res: Response, name: CookieName, value: string, maxAgeSeconds?: number): void;
   clear(res: Response, name: CookieName): void;
 }
@@ -26,7 +27,10 @@ export function cookieJar(secure: boolean): CookieJar {
       return v && v.length <= 512 ? v : undefined;
     },
     set(res, name, value, maxAgeSeconds) {
-      append(res, stringifySetCookie({ name: names[name], value, ...base, ...(maxAgeSeconds ? { maxAge: maxAgeSeconds } : {}) }));
+      // Max-Age is in seconds (express's res.cookie takes milliseconds). Without it the cookie
+      // lasts as long as the browser session; 0 would delete it, which is `clear`'s job.
+      if (maxAgeSeconds !== undefined && !(Number.isSafeInteger(maxAgeSeconds) && maxAgeSeconds > 0)) throw new TypeError(`cookie ${name}: Max-Age must be a positive whole number of seconds, not ${maxAgeSeconds}`);
+      append(res, stringifySetCookie({ name: names[name], value, ...base, ...(maxAgeSeconds !== undefined ? { maxAge: maxAgeSeconds } : {}) }));
     },
     clear(res, name) {
       append(res, stringifySetCookie({ name: names[name], value: "", ...base, maxAge: 0 }));
