@@ -42,6 +42,9 @@ describe("normalising a client IP", () => {
         const written = spellings.map(normaliseIp);
         expect(new Set(written).size, spellings.join(" | ")).toBe(1);
         expect(parseAddress(written[0] as string)).toEqual(meaning(g));
+        // No dotted quad in an IPv6 result: the throttles' and rate limits' own ipaddr.js reading
+        // of this string would take ::a.b.c.d for IPv4.
+        expect(written[0]?.includes(".")).toBe(meaning(g).family === 4);
         // Already normal: normalising again changes nothing.
         expect(normaliseIp(written[0] as string)).toBe(written[0]);
       }),
