@@ -1,6 +1,8 @@
 import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import { AuditLog } from "./audit/audit.ts";
+import { RejectionSampler, samplerLimits } from "./audit/sampler.ts";
+import { networkOf } from "./http/rate-limit.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { ensureKeys, type KeyMaterial } from "./crypto/keys.ts";
@@ -47,7 +49,8 @@ export async function openRuntime(config: Config, clock: Clock, log: Logger = pi
   const policies = new PolicyCatalog(loadPolicyFiles(policyFilesIn(config.policiesDir)));
   const keys = await ensureKeys(config.dataDir, new URL(config.baseUrl).hostname, new Date(clock.now()));
   const db = openDb(join(config.dataDir, "gatehouse.db"));
-  const audit = new AuditLog(db, clock);
+  // Anonymous rejections are counted per client network, as the limit before sign-in counts requests.
+  const audit = new AuditLog(db, clock, new RejectionSampler(samplerLimits, networkOf));
   return {
     config,
     clock,

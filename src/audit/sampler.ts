@@ -1,4 +1,3 @@
-import { networkOf } from "../http/rate-limit.ts";
 import type { AuditEvent, AuditType } from "./audit.ts";
 
 /** Rejections anyone can cause without naming an account: garbage, floods, scanners. */
@@ -31,6 +30,7 @@ export interface RejectionSummary {
  */
 export class RejectionSampler {
   readonly #limits: SamplerLimits;
+  readonly #networkOf: (ip: string) => string;
   #window = Number.NaN;
   #total = 0;
   #perNetwork = new Map<string, number>();
@@ -40,8 +40,10 @@ export class RejectionSampler {
   #byKind = new Map<string, number>();
   #byNetwork = new Map<string, number>();
 
-  constructor(limits: SamplerLimits = samplerLimits) {
+  /** `networkOf` groups addresses as the rate limits do (runtime.ts passes http/rate-limit.ts's); by default each address alone. */
+  constructor(limits: SamplerLimits = samplerLimits, networkOf: (ip: string) => string = (ip) => ip) {
     this.#limits = limits;
+    this.#networkOf = networkOf;
   }
 
   /**
@@ -79,7 +81,7 @@ export class RejectionSampler {
    */
   admit(e: AuditEvent): { write: true; key: string | null } | { write: false; id: number } {
     if (!sampledTypes.has(e.type) || e.outcome !== "failure" || e.userId || e.username || e.transactionId) return { write: true, key: null };
-    const network = networkOf(e.ip ?? "unknown");
+    const network = this.#networkOf(e.ip ?? "unknown");
     const key = JSON.stringify([e.type, e.reason ?? null, e.appId ?? null, network, JSON.stringify(e.detail ?? null).slice(0, 300)]);
     const ofKey = this.#perKey.get(key) ?? 0;
     const ofNetwork = this.#perNetwork.get(network) ?? 0;

@@ -6,13 +6,14 @@ import { describe, expect, it } from "vitest";
 import { AuditLog, type AuditEvent } from "../../src/audit/audit.ts";
 import { RejectionSampler } from "../../src/audit/sampler.ts";
 import { fixedClock } from "../../src/clock.ts";
+import { networkOf } from "../../src/http/rate-limit.ts";
 import { openDb } from "../../src/store/db.ts";
 
 const t0 = Date.UTC(2026, 10, 23, 12);
 
 function log(limits = { windowMs: 60_000, perKey: 3, perNetwork: 5, total: 8, tracked: 1000 }) {
   const clock = fixedClock(t0);
-  const audit = new AuditLog(openDb(":memory:"), clock, new RejectionSampler(limits));
+  const audit = new AuditLog(openDb(":memory:"), clock, new RejectionSampler(limits, networkOf));
   return { clock, audit };
 }
 
