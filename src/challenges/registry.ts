@@ -10,6 +10,12 @@ export const strength: readonly MethodId[] = ["totp", "email-otp", "kba"];
 /** The strongest of these methods, or null for none. */
 export const strongestOf = (methods: readonly string[]): MethodId | null => strength.find((m) => methods.includes(m)) ?? null;
 
+/**
+ * Whether a sign-in that passed these methods may make a device trusted. Security questions
+ * never may, alone (SECURITY.md B.2.3): their answers are often public or guessable.
+ */
+export const mayTrustDevice = (passed: readonly string[]): boolean => passed.some((m) => m === "totp" || m === "email-otp");
+
 /** The methods Gatehouse offers, by ID. */
 export class Challenges {
   readonly #byId: Map<MethodId, Challenge>;

@@ -1,7 +1,7 @@
 import express, { type Request, type Response } from "express";
 import { z } from "zod";
 import type { AuditLog } from "../audit/audit.ts";
-import type { Challenges } from "../challenges/registry.ts";
+import { mayTrustDevice, type Challenges } from "../challenges/registry.ts";
 import type { Challenge, ChallengeContext, Prompt } from "../challenges/types.ts";
 import type { EmailOtpChallenge } from "../challenges/email-otp.ts";
 import type { Clock } from "../clock.ts";
@@ -144,7 +144,7 @@ export class ChallengeStep {
 
   #page(res: Response, common: Record<string, unknown>, prompt: Prompt, state: ChallengeState, extra: { error?: string; notice?: string; quiet?: boolean }, status: number): void {
     const notice = extra.notice ?? (extra.quiet ? null : prompt.notice);
-    render(res, "challenge", { title: prompt.heading, ...common, prompt, notice, error: extra.error, remember: state.rememberOffered, others: state.methods.length > 1 }, status);
+    render(res, "challenge", { title: prompt.heading, ...common, prompt, notice, error: extra.error, remember: state.rememberOffered && mayTrustDevice([prompt.method]), others: state.methods.length > 1 }, status);
   }
 
   #method(id: string): Challenge {

@@ -1,7 +1,7 @@
 import express, { type Request, type Response } from "express";
 import { z } from "zod";
 import type { AuditLog } from "../audit/audit.ts";
-import type { Challenges } from "../challenges/registry.ts";
+import { mayTrustDevice, type Challenges } from "../challenges/registry.ts";
 import type { Clock } from "../clock.ts";
 import { dummyHash, verifySecret } from "../crypto/passwords.ts";
 import { GatehouseError, catalogue } from "../errors.ts";
@@ -180,7 +180,9 @@ export class LoginFlow {
   async completeChallenge(req: Request, res: Response, tx: Transaction, user: User, how: { remember: boolean }): Promise<void> {
     const state = tx.challenge;
     if (!state) throw new GatehouseError("transaction_not_found", "no challenge on this transaction");
-    await this.#complete(req, res, tx, user, { firstFactorNow: state.firstFactorNow, devices: { limit: state.deviceLimit, rememberOffered: state.rememberOffered }, trust: how.remember && state.rememberOffered });
+    // Security questions alone never make a device trusted (SECURITY.md B.2.3).
+    const trust = how.remember && state.rememberOffered && mayTrustDevice(tx.passed);
+    await this.#complete(req, res, tx, user, { firstFactorNow: state.firstFactorNow, devices: { limit: state.deviceLimit, rememberOffered: state.rememberOffered }, trust });
   }
 
   /**

@@ -89,6 +89,22 @@ describe("a password alone changes no factor on an account that has another", ()
     const b = await j.accountSession(j.browser(), "quiz");
     expect(await tryChanges(b)).toMatchObject({ totp: reauth("/account/totp"), altEmail: reauth("/account/alt-email"), trustThis: reauth("/account") });
     expect(trustedOf("quiz")).toEqual([]);
+
+    // With the password and the questions the account's settings can change, but the questions
+    // alone never make a device trusted (SECURITY.md B.2.3).
+    const login = await b.follow(j.url(reauth("/account")));
+    const asked = await b.follow(j.url((await b.submit(readForm(login), { username: "quiz", password })).headers.get("location") ?? ""));
+    expect(asked.body).toContain("Answer your security questions");
+    expect(asked.body).not.toContain('name="remember"');
+    const answers: Record<string, string> = { "First school?": "Hill Road School", "First pet?": "Rex the dog", "Favourite teacher?": "Mr Brown" };
+    const labels = [...asked.body.matchAll(/<label for="f-answer\d">([^<]+)<\/label>/g)].map((m) => m[1] ?? "");
+    expect(labels).toHaveLength(2);
+    const done = await b.submit(readForm(asked), { answer0: answers[labels[0] ?? ""] ?? "", answer1: answers[labels[1] ?? ""] ?? "" });
+    expect(done.headers.get("location")).toBe("/account");
+    expect((await b.request(j.url("/account/totp"))).status).toBe(200);
+    const page = await b.request(j.url("/account"));
+    expect((await b.submit(formOf(page, "/account/devices/this/trust"))).headers.get("location")).toBe("/account?problem=trust-needs-challenge");
+    expect(trustedOf("quiz")).toEqual([]);
   });
 
   it("accepts changes after a sign-in with the email code, but not once the account has an authenticator app", async () => {
@@ -116,13 +132,13 @@ describe("a password alone changes no factor on an account that has another", ()
     expect(refused.headers.get("location")).toBe("/account?problem=trust-needs-challenge");
     expect(trustedOf("pia")).toEqual([]);
     const shown = await b.request(j.url(refused.headers.get("location") ?? ""));
-    expect(shown.body).toContain("Trusting a device needs a verification step");
+    expect(shown.body).toContain("Trusting a device needs a code from your authenticator app or your alternate email");
     expect(shown.body).not.toContain("Saved.");
     const other = devicesOf("pia")[0];
     if (!other) throw new Error("no device");
     expect((await b.submit(formOf(shown, `/account/devices/${other.id}/trust`))).headers.get("location")).toBe("/account?problem=trust-needs-challenge");
     expect(trustedOf("pia")).toEqual([]);
-    expect(gh.rt.audit.recent(5).find((e) => e.type === "factor.changed")).toMatchObject({ outcome: "failure", username: "pia", reason: "trusting a device without a passed challenge" });
+    expect(gh.rt.audit.recent(5).find((e) => e.type === "factor.changed")).toMatchObject({ outcome: "failure", username: "pia", reason: "trusting a device without a passed authenticator app or email code" });
   });
 });
 

@@ -245,13 +245,17 @@ describe("the challenge step", () => {
   it("lets the user choose among the methods they have, and a pass in one tab never completes another", async () => {
     await gh.addUser("max", password, { email: "max@example.com" });
     const acct = await accountSession("max");
-    await acct.submit(readForm(await acct.request(url("/account/kba"))), { q0: "Question one?", a0: "alpha", q1: "Question two?", a1: "bravo", q2: "Question three?", a2: "charlie" });
+    // The app first; the questions then need a sign-in with it (the strongest method).
     const secret = await enrolTotp(acct);
+    await j.stepUp(acct, "max", secret, "/account/kba");
+    const saved = await acct.submit(readForm(await acct.request(url("/account/kba"))), { q0: "Question one?", a0: "alpha", q1: "Question two?", a1: "bravo", q2: "Question three?", a2: "charlie" });
+    expect(saved.headers.get("location")).toBe("/account?done=kba");
     const b = browser();
     const tabA = await toChallenge(b, "max");
     expect(tabA.body).toContain("Choose how to verify");
     expect(tabA.body).not.toContain("alternate email"); // not set up: not offered
     const tabB = await toChallenge(b, "max");
+    gh.clock.advance(60_000); // the step-up spent the last code
     await accepted(await b.submit(readForm(await choose(b, tabB, "totp")), { code: totpNow(secret, 1) }));
     const stillA = await b.request(tabA.url);
     expect(stillA.status).toBe(200);

@@ -4,7 +4,7 @@ import type { AuditLog } from "../../audit/audit.ts";
 import type { EmailCodes } from "../../challenges/email-codes.ts";
 import { maskAddress } from "../../challenges/email-codes.ts";
 import { KbaSetupError, setKba, suggestedQuestions } from "../../challenges/kba.ts";
-import type { Challenges } from "../../challenges/registry.ts";
+import { mayTrustDevice, type Challenges } from "../../challenges/registry.ts";
 import type { TotpEnrolment } from "../../challenges/totp.ts";
 import { utcMinute, type Clock } from "../../clock.ts";
 import type { Config } from "../../config.ts";
@@ -46,7 +46,7 @@ const passedIn = (c: CurrentSession): string[] => c.session.authMethod.split("+"
 
 /** What went wrong, by the code a change redirects with (`/account?problem=…`). */
 const problems = {
-  "trust-needs-challenge": "Trusting a device needs a verification step at sign-in, and this sign-in had none. Set up an authenticator app or an alternate email above, then try again (you will be asked to sign in with it).",
+  "trust-needs-challenge": "Trusting a device needs a code from your authenticator app or your alternate email at sign-in, and this sign-in had none (security questions alone are not enough). Set up an authenticator app or an alternate email above, then try again (you will be asked to sign in with it).",
   "device-limit": "This device was not added: your account already has as many devices as your organisation's sign-in policy allows. Remove a device you no longer use, then try again.",
   "device-busy": "This device was not added: its sign-in cookie was replaced a moment ago in another tab. Reload this page and try again.",
 } as const;
@@ -175,8 +175,8 @@ export function accountRouter(d: AccountDeps): express.Router {
    * passed a challenge (on an account with other methods `recent` already asked for the strongest).
    */
   const challengePassed = (req: Request, current: CurrentSession): boolean => {
-    if (passedIn(current).length > 0) return true;
-    d.audit.record({ type: "factor.changed", outcome: "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: "trusting a device without a passed challenge", detail: { factor: "device", change: "trusted" } });
+    if (mayTrustDevice(passedIn(current))) return true;
+    d.audit.record({ type: "factor.changed", outcome: "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: "trusting a device without a passed authenticator app or email code", detail: { factor: "device", change: "trusted" } });
     return false;
   };
 
