@@ -5,6 +5,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { systemClock } from "./clock.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { appFromOptions, parseAttributes, sentryApp, UsageError } from "./cli/apps.ts";
+import { userCommand } from "./cli/users.ts";
 import { hashSecret } from "./crypto/passwords.ts";
 import { registerDemoApp, removeDemoApp } from "./demo/demo-app.ts";
 import { GatehouseError } from "./errors.ts";
@@ -23,7 +24,7 @@ Usage: node src/main.ts COMMAND [options]
 
 Commands:
   serve                 start the server (configuration from GATEHOUSE_* variables)
-  user add|list         manage local users
+  user add|list|unlock  manage local users; lift a lock after failed sign-ins
   app add|add-sentry|list|remove
                         register apps (SAML service providers)
   policy check|list|assign|simulate
@@ -47,10 +48,6 @@ Starts Gatehouse. Configuration comes from the environment:
   GATEHOUSE_LOGIN_REQUESTS_PER_MINUTE, GATEHOUSE_SAML_REQUESTS_PER_MINUTE
                             per client network, before anything else (defaults 60, 300)
   GATEHOUSE_CONFIG          optional JSON file with the same settings`,
-  "user add": `Usage: node src/main.ts user add USERNAME --email EMAIL [--first-name F] [--last-name L] [--group G ...] [--admin] [--password-stdin]
-
-Without --password-stdin a random password is generated and printed once.`,
-  "user list": `Usage: node src/main.ts user list`,
   "app add": `Usage: node src/main.ts app add (--metadata-url URL | --metadata-file FILE | --entity-id ID --acs URL [--slo URL])
                             [--name NAME] [--nameid-format email|persistent|unspecified]
                             [--attribute NAME=FIELD ...] [--sign-response] [--cert-file PEM]
@@ -109,12 +106,6 @@ async function withRuntime<T>(config: Config, work: (rt: Runtime) => Promise<T>)
   }
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
-}
-
 const describeApp = (a: App): string =>
   `${a.id}  ${a.name}\n    entity ID ${a.entityId}\n    ACS ${a.acs.map((x) => x.url).join(", ")}${a.sloUrl ? `\n    SLO ${a.sloUrl}` : ""}\n    NameID ${a.nameIdFormat}; attributes ${a.attributes.map((m) => `${m.name}=${m.field}`).join(" ") || "none"}`;
 
@@ -162,67 +153,6 @@ async function serve(config: Config): Promise<void> {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
-}
-
-async function userCommand(config: Config, sub: string | undefined, args: string[]): Promise<void> {
-  if (sub === "add") {
-    const { values, positionals } = parse(
-      args,
-      {
-        email: { type: "string" },
-        "first-name": { type: "string" },
-        "last-name": { type: "string" },
-        group: { type: "string", multiple: true },
-        admin: { type: "boolean" },
-        "password-stdin": { type: "boolean" },
-      },
-      "user add",
-    );
-    const username = positionals[0];
-    if (!username || positionals.length > 1) throw new UsageError(`give one USERNAME\n\n${help["user add"]}`);
-    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(username)) throw new UsageError("USERNAME may hold letters, digits and . _ @ - (at most 64)");
-    const email = values.email as string | undefined;
-    if (!email || !/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError("--email EMAIL is required and must be an email address");
-    let password: string;
-    let generated = false;
-    if (values["password-stdin"]) {
-      password = await readStdin();
-      // NIST SP 800-63B-4: at least 15 characters where the password is the only factor.
-      if (password.length < 15) throw new UsageError("the password must have at least 15 characters");
-      if (password.length > 1024) throw new UsageError("the password must have at most 1024 characters");
-    } else {
-      password = randomBytes(15).toString("base64url");
-      generated = true;
-    }
-    await withRuntime(config, async (rt) => {
-      const user = rt.users.add(
-        {
-          username,
-          email,
-          firstName: (values["first-name"] as string | undefined) ?? "",
-          lastName: (values["last-name"] as string | undefined) ?? "",
-          groups: (values.group as string[] | undefined) ?? [],
-          isAdmin: values.admin === true,
-          passwordHash: await hashSecret(password),
-        },
-        systemClock.now(),
-      );
-      rt.audit.record({ type: "user.created", outcome: "success", userId: user.id, username: user.username, reason: "cli" });
-      console.log(`Added user ${user.username} (${user.email}), id ${user.id}${user.isAdmin ? ", admin" : ""}.`);
-      if (generated) console.log(`Password: ${password}  (shown once)`);
-    });
-    return;
-  }
-  if (sub === "list") {
-    parse(args, {}, "user list");
-    await withRuntime(config, async (rt) => {
-      const users = rt.users.list();
-      if (users.length === 0) console.log("No users.");
-      for (const u of users) console.log(`${u.username}  ${u.email}  ${[u.firstName, u.lastName].filter(Boolean).join(" ")}${u.isAdmin ? "  [admin]" : ""}${u.status !== "active" ? `  [${u.status}]` : ""}`);
-    });
-    return;
-  }
-  throw new UsageError(`unknown user command ${sub ?? "(none)"}: use add or list`);
 }
 
 async function appCommand(config: Config, sub: string | undefined, args: string[]): Promise<void> {

@@ -36,6 +36,7 @@ export const auditTypes = [
   "app.registered",
   "app.removed",
   "user.created",
+  "user.unlocked",
   "request.rejected",
   "request.rejections_counted", // anonymous rejections held back in a minute, counted (audit/sampler.ts)
 ] as const;
