@@ -84,7 +84,6 @@ export class TransactionRepository {
   readonly #complete;
   readonly #deny;
   readonly #attempt;
-  readonly #purge;
 
   constructor(db: Db) {
     this.#insert = db.prepare(
@@ -116,7 +115,6 @@ export class TransactionRepository {
     );
     this.#deny = db.prepare<[{ id: string; now: number }]>("UPDATE transactions SET state = 'denied', completed_at = @now WHERE id = @id AND state IN ('started', 'identified', 'challenging', 'passed')");
     this.#attempt = db.prepare<[string], { attempts: number }>("UPDATE transactions SET attempts = attempts + 1 WHERE id = ? AND state = 'started' RETURNING attempts");
-    this.#purge = db.prepare<[number]>("DELETE FROM transactions WHERE expires_at < ?");
   }
 
   add(t: NewTransaction): void {
@@ -166,30 +164,20 @@ export class TransactionRepository {
   countAttempt(id: string): number {
     return this.#attempt.get(id)?.attempts ?? 0;
   }
-
-  purgeExpired(before: number): number {
-    return this.#purge.run(before).changes;
-  }
 }
 
 const maybe = (r: Row | undefined): Transaction | undefined => r && toTx(r);
 
-/** AuthnRequest IDs already used by an app, kept until the request could no longer be fresh. */
+/** AuthnRequest IDs already used by an app, kept until the request could no longer be fresh (the sweeper purges them). */
 export class SeenRequestRepository {
   readonly #insert;
-  readonly #purge;
 
   constructor(db: Db) {
     this.#insert = db.prepare<[string, string, number]>("INSERT OR IGNORE INTO seen_requests (app_id, request_id, expires_at) VALUES (?, ?, ?)");
-    this.#purge = db.prepare<[number]>("DELETE FROM seen_requests WHERE expires_at < ?");
   }
 
   /** Records the ID; false if it was already there (a replay). */
   remember(appId: string, requestId: string, expiresAt: number): boolean {
     return this.#insert.run(appId, requestId, expiresAt).changes === 1;
-  }
-
-  purgeExpired(before: number): number {
-    return this.#purge.run(before).changes;
   }
 }
