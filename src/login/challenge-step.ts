@@ -12,7 +12,7 @@ import { render } from "../http/render.ts";
 import type { ChallengeState, Transaction } from "../store/transactions.ts";
 import type { User, UserRepository } from "../store/users.ts";
 import type { GateOutcome } from "./policy-gate.ts";
-import { accountLimits, challengeKey, kbaLimits, type LoginThrottle } from "./throttle.ts";
+import { accountLimits, challengeKey, kbaLimits, unlessBusy, type LoginThrottle } from "./throttle.ts";
 import type { TransactionService } from "./transactions.ts";
 
 export interface ChallengeStepDeps {
@@ -178,7 +178,7 @@ export class ChallengeStep {
       return this.#show(req, res, spent, user, spent.challenge ?? state, { error: catalogue.challenge_throttled.message }, 429);
     }
     const answer: Record<string, string> = { code: form.code ?? "", answer0: form.answer0 ?? "", answer1: form.answer1 ?? "" };
-    const verdict = await method.verify(this.#ctx(req, spent, user, spent.challenge ?? state), answer);
+    const verdict = await unlessBusy(verdict0.reservation, () => method.verify(this.#ctx(req, spent, user, spent.challenge ?? state), answer));
     if (!verdict.ok) {
       const n = this.#d.throttle.failures(key);
       this.#d.audit.record({ type: "challenge.failed", outcome: "failure", ...audit, reason: verdict.reason, detail: { method: method.id, consecutiveFailures: n, inTransaction: tries } });

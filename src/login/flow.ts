@@ -15,7 +15,7 @@ import type { ChallengeStep } from "./challenge-step.ts";
 import type { DeviceService } from "./devices.ts";
 import type { DevicePolicy, GateOutcome, PolicyGate } from "./policy-gate.ts";
 import type { SessionManager } from "./sessions.ts";
-import { accountKey, type LoginThrottle } from "./throttle.ts";
+import { accountKey, unlessBusy, type LoginThrottle } from "./throttle.ts";
 import type { TransactionRequest, TransactionService } from "./transactions.ts";
 
 /**
@@ -140,7 +140,7 @@ export class LoginFlow {
       return this.page(res, tx, { error: verdict.hardStop ? lockedMessage : catalogue.login_throttled.message, username: login }, 429);
     }
     // Same work whether or not the user exists: no enumeration by timing.
-    const matches = await verifySecret(password, user?.passwordHash ?? (await dummyHash()));
+    const matches = await unlessBusy(verdict.reservation, async () => verifySecret(password, user?.passwordHash ?? (await dummyHash())));
     const failure = !user ? "unknown user" : !user.passwordHash ? "no password set" : !matches ? "wrong password" : user.status !== "active" ? "account disabled" : null;
     if (failure || !user) {
       this.#d.audit.record({ type: "login.password.failed", outcome: "failure", ...base, userId: user?.id ?? null, reason: failure, detail: { consecutiveFailures: this.#d.throttle.failures(account) } });

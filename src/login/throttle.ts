@@ -25,9 +25,12 @@ export const networkLimits = {
 
 export type ThrottleVerdict = { allowed: false; retryAfterMs: number; reason: string; hardStop: boolean } | { allowed: true; reservation: Reservation };
 
-/** A try that was counted before its check: `succeeded` gives the counts back. */
+/** A try that was counted before its check. */
 export interface Reservation {
+  /** The secret was right: the account's count starts again and the address gets its try back. */
   succeeded(): Promise<void>;
+  /** The secret could not be checked (the server was busy): as if the try had not been made. */
+  notChecked(): Promise<void>;
 }
 
 /**
@@ -136,6 +139,10 @@ export class LoginThrottle {
           this.#accounts.reset(account);
           await giveBack();
         },
+        notChecked: async () => {
+          this.#accounts.giveBack(account);
+          await giveBack();
+        },
       },
     };
   }
@@ -148,6 +155,16 @@ export class LoginThrottle {
   /** An administrator's unlock: every failure count of this user (password and challenges). */
   unlockUser(userId: string): void {
     this.#accounts.resetPrefix(`user:${userId}`);
+  }
+}
+
+/** Runs the check; if it never ran (the hashing queue was full, or any other error), the try is given back. */
+export async function unlessBusy<T>(reservation: Reservation, check: () => Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (e) {
+    await reservation.notChecked();
+    throw e;
   }
 }
 

@@ -14,6 +14,7 @@ export class AccountFailureRepository {
   readonly #get;
   readonly #fail;
   readonly #reset;
+  readonly #giveBack;
   readonly #resetLike;
   readonly #reserve;
 
@@ -25,6 +26,7 @@ export class AccountFailureRepository {
        RETURNING consecutive`,
     );
     this.#reset = db.prepare<[string]>("DELETE FROM account_failures WHERE account_key = ?");
+    this.#giveBack = db.prepare<[string]>("UPDATE account_failures SET consecutive = consecutive - 1 WHERE account_key = ? AND consecutive > 0");
     this.#resetLike = db.prepare<[string]>("DELETE FROM account_failures WHERE account_key LIKE ? ESCAPE '\\'");
     // Read, decide and count in one write transaction: atomic in this process and against others.
     const reserve = db.transaction((key: string, now: number, allowed: (f: FailureCount | undefined) => boolean): { allowed: boolean; before: FailureCount | undefined } => {
@@ -47,6 +49,11 @@ export class AccountFailureRepository {
 
   reset(key: string): void {
     this.#reset.run(key);
+  }
+
+  /** Gives back one reserved try whose secret was never checked. */
+  giveBack(key: string): void {
+    this.#giveBack.run(key);
   }
 
   /** Forgets every key that starts with this prefix (an administrator's unlock). */

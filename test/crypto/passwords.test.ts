@@ -60,6 +60,9 @@ describe("a sign-in while the argon2 queue is full", () => {
     expect([busy.status, busy.headers.get("retry-after")]).toEqual([503, "2"]);
     expect(busy.body).toContain("server_busy");
     expect(gh.rt.db.prepare("SELECT count(*) FROM audit_events WHERE reason = 'server_busy'").pluck().get()).toBe(1);
+    // A try that was never checked is given back: it counts against neither the account nor the address.
+    expect(gh.rt.db.prepare("SELECT count(*) FROM account_failures WHERE consecutive > 0").pluck().get()).toBe(0);
+    expect(gh.rt.db.prepare("SELECT coalesce(sum(points), 0) FROM rate_limits WHERE key LIKE 'login_ip%'").pluck().get()).toBe(0);
     await Promise.all(full);
     const again = await b.submit(readForm(await b.follow(`${gh.url}/login`)), { username: "ada", password: "correct horse battery" });
     expect(again.status).toBe(303);
