@@ -86,6 +86,14 @@ describe("policy assign, list and simulate", () => {
     expect(office.out).toContain('Decision: ALLOW — rule "office" matched (policy corp v2).');
     expect(office.out).toContain("holds    office: ip in [@office] — saw 2001:db8:1234::9");
 
+    // ::a.b.c.d is an IPv6 address (IPv4-compatible), not the IPv4 office; ::ffff:a.b.c.d is.
+    const compatible = cli(["policy", "simulate", "--app", app, "--user", "ada", "--ip", "::198.51.100.7"]);
+    expect(compatible.out).toContain("IP ::c633:6407,");
+    expect(compatible.out).toContain("Decision: CHALLENGE — no rule matched");
+    const mapped = cli(["policy", "simulate", "--app", app, "--user", "ada", "--ip", "::FFFF:198.51.100.7"]);
+    expect(mapped.out).toContain("IP 198.51.100.7,");
+    expect(mapped.out).toContain('Decision: ALLOW — rule "office" matched');
+
     const phone = cli(["policy", "simulate", "--app", app, "--user", "ada", "--ip", "8.8.8.8", "--user-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"]);
     expect(phone.out).toContain('Decision: DENY — rule "phones" matched');
     expect(phone.out).toContain('The user sees: "Not from a phone"');
@@ -97,7 +105,7 @@ describe("policy assign, list and simulate", () => {
 
     expect(cli(["policy", "simulate", "--app", app, "--user", "nobody", "--ip", "8.8.8.8"]).code).toBe(2);
     expect(cli(["policy", "simulate", "--app", app, "--user", "ada", "--ip", "8.8.8.8", "--devices", "-1"]).code).toBe(2);
-  });
+  }, 120_000); // a dozen CLI runs, each a whole Node start: slow on a loaded machine
 
   it("does not start while a login policy names a policy that is no longer loaded", () => {
     const r = cli(["serve"], join(root, "empty"));
