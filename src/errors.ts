@@ -16,6 +16,8 @@ export const catalogue = {
   saml_request_replayed: { status: 400, message: "This sign-in request was already used. Start again from the application." },
   saml_unsupported: { status: 400, message: "The application asked for something Gatehouse does not support." },
   saml_logout_invalid: { status: 400, message: "The sign-out request could not be processed." },
+  saml_logout_stale: { status: 400, message: "The sign-out request has expired. Sign out again from the application." },
+  saml_logout_replayed: { status: 400, message: "This sign-out request was already used. Sign out again from the application." },
   transaction_not_found: { status: 400, message: "This sign-in has expired or was already completed. Start again from the application." },
   transaction_expired: { status: 400, message: "This sign-in has expired. Start again from the application." },
   transaction_wrong_browser: { status: 400, message: "This sign-in was started in another browser. Start again from the application." },

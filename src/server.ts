@@ -23,6 +23,7 @@ import type { Runtime } from "./runtime.ts";
 import type { Config } from "./config.ts";
 import type { IdpContext } from "./saml/idp/context.ts";
 import { issueAssertion } from "./saml/idp/issue.ts";
+import { StoreCacheProvider } from "./store/saml-cache.ts";
 import { idpRouter } from "./saml/idp/routes.ts";
 
 /**
@@ -94,6 +95,8 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
     serverSecret: rt.keys.nameIdKey, // persistent NameIDs: never rotated with the server secret
     apps: rt.apps,
     seenRequests: rt.seenRequests,
+    // Kept twice as long as a transaction lives, so a sign-in never outlives what its request asked for.
+    requestedAuthnContexts: new StoreCacheProvider(rt.db, "idp-authn-context", 2 * config.lifetimes.transactionMs, () => clock.now()),
     sessionRecords: rt.sessions,
     sessions,
     logoutChains: rt.logoutChains,

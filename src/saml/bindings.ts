@@ -10,12 +10,17 @@ export interface Limits {
 }
 
 /** Strict base64: Buffer.from silently skips characters that are not base64. */
-export function decodeBase64(value: string, limits: Limits): Buffer {
-  if (value.length > limits.maxSamlMessageBytes) throw new GatehouseError("saml_message_too_large", `${value.length} encoded bytes`);
+function strictBase64(value: string, maxChars: number, what: string): Buffer {
+  if (value.length > maxChars) throw new GatehouseError("saml_message_too_large", `${what}: ${value.length} encoded bytes`);
   const compact = value.replace(/[\r\n]/g, "");
-  if (compact.length === 0 || compact.length % 4 !== 0 || !base64.test(compact)) throw new GatehouseError("saml_message_malformed", "not base64");
+  if (compact.length === 0 || compact.length % 4 !== 0 || !base64.test(compact)) throw new GatehouseError("saml_message_malformed", `${what} is not base64`);
   return Buffer.from(compact, "base64");
 }
+
+export const decodeBase64 = (value: string, limits: Limits): Buffer => strictBase64(value, limits.maxSamlMessageBytes, "message");
+
+// An RSA-8192 signature is 1,368 base64 characters.
+const maxSignatureChars = 2048;
 
 /** HTTP-Redirect: base64 of raw deflate. Inflation is capped: a small payload can expand a thousandfold. */
 export function decodeRedirectMessage(value: string, limits: Limits): string {
@@ -44,8 +49,13 @@ function rawParam(rawQuery: string, name: string): string | undefined {
   return found[0]?.slice(name.length + 1);
 }
 
-export interface RedirectSignature {
-  signed: boolean;
+/** decodeURIComponent throws a URIError on a malformed `%` escape: that is malformed input, not a fault. */
+function uriDecode(value: string, name: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw new GatehouseError("saml_message_malformed", `malformed percent-escape in ${name}`);
+  }
 }
 
 /**
@@ -58,10 +68,11 @@ export function verifyRedirectSignature(rawQuery: string, messageParam: "SAMLReq
   const sigAlg = rawParam(rawQuery, "SigAlg");
   const signature = rawParam(rawQuery, "Signature");
   if (!message || !sigAlg || !signature) throw new GatehouseError("saml_signature_required", "redirect binding without Signature/SigAlg");
-  const alg = redirectSigAlgs[decodeURIComponent(sigAlg)];
-  if (!alg) throw new GatehouseError("saml_signature_invalid", `SigAlg not allowed: ${decodeURIComponent(sigAlg).slice(0, 100)}`);
+  const sigAlgUri = uriDecode(sigAlg, "SigAlg");
+  const alg = redirectSigAlgs[sigAlgUri];
+  if (!alg) throw new GatehouseError("saml_signature_invalid", `SigAlg not allowed: ${sigAlgUri.slice(0, 100)}`);
   const signedString = `${messageParam}=${message}${relay !== undefined ? `&RelayState=${relay}` : ""}&SigAlg=${sigAlg}`;
-  const sigBytes = Buffer.from(decodeURIComponent(signature), "base64");
+  const sigBytes = strictBase64(uriDecode(signature, "Signature"), maxSignatureChars, "Signature");
   const ok = createVerify(alg).update(signedString).verify(certPem, sigBytes);
   if (!ok) throw new GatehouseError("saml_signature_invalid", "redirect binding signature does not verify");
 }

@@ -48,6 +48,16 @@ export const allElements = (expr: string, node: Node | Document | Element): Elem
 
 export const textOf = (el: Element | undefined): string | undefined => el?.textContent?.trim() ?? undefined;
 
+const xsdDateTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+/** An xs:dateTime attribute in milliseconds, or undefined when it is missing or out of shape. */
+export function instantOf(el: Element, name: string): number | undefined {
+  const value = el.getAttribute(name) ?? "";
+  if (!xsdDateTime.test(value)) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
 const allowedSignatureAlgorithms = [
   "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
   "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",

@@ -57,19 +57,22 @@ export class SessionRepository {
     );
     this.#touch = db.prepare<[number, string]>("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?");
     this.#end = db.prepare<[number, string]>("UPDATE sessions SET ended_at = ? WHERE id_hash = ? AND ended_at IS NULL");
-    this.#addApp = db.prepare(
+    // A session keeps one SessionIndex per app: a second sign-in to the app in the same session
+    // reuses it, so every assertion the app holds names a session Gatehouse can still find.
+    this.#addApp = db.prepare<[SessionApp & { sessionHash: string }], { sessionIndex: string }>(
       `INSERT INTO session_apps (session_hash, app_id, session_index, name_id, name_id_format, signed_in_at)
        VALUES (@sessionHash, @appId, @sessionIndex, @nameId, @nameIdFormat, @signedInAt)
-       ON CONFLICT (session_hash, app_id) DO UPDATE SET session_index = excluded.session_index,
-         name_id = excluded.name_id, name_id_format = excluded.name_id_format, signed_in_at = excluded.signed_in_at`,
+       ON CONFLICT (session_hash, app_id) DO UPDATE SET
+         name_id = excluded.name_id, name_id_format = excluded.name_id_format, signed_in_at = excluded.signed_in_at
+       RETURNING session_index AS sessionIndex`,
     );
     this.#apps = db.prepare<[string], SessionApp & { sessionHash: string }>(
       `SELECT app_id AS appId, session_index AS sessionIndex, name_id AS nameId, name_id_format AS nameIdFormat,
               signed_in_at AS signedInAt, session_hash AS sessionHash
        FROM session_apps WHERE session_hash = ? ORDER BY signed_in_at`,
     );
-    this.#bySessionIndex = db.prepare<[string], { sessionHash: string; appId: string }>(
-      "SELECT session_hash AS sessionHash, app_id AS appId FROM session_apps WHERE session_index = ?",
+    this.#bySessionIndex = db.prepare<[string], { sessionHash: string; appId: string; nameId: string }>(
+      "SELECT session_hash AS sessionHash, app_id AS appId, name_id AS nameId FROM session_apps WHERE session_index = ?",
     );
   }
 
@@ -91,15 +94,21 @@ export class SessionRepository {
     return this.#end.run(now, idHash).changes === 1;
   }
 
-  addApp(sessionHash: string, a: SessionApp): void {
-    this.#addApp.run({ sessionHash, ...a });
+  /**
+   * Records a sign-in to the app in this session and returns the SessionIndex to assert: the
+   * one the pair already has, or `a.sessionIndex` on the first sign-in.
+   */
+  addApp(sessionHash: string, a: SessionApp): string {
+    const row = this.#addApp.get({ sessionHash, ...a });
+    if (!row) throw new Error("session_apps upsert returned no row");
+    return row.sessionIndex;
   }
 
   apps(sessionHash: string): SessionApp[] {
     return this.#apps.all(sessionHash);
   }
 
-  bySessionIndex(sessionIndex: string): { sessionHash: string; appId: string } | undefined {
+  bySessionIndex(sessionIndex: string): { sessionHash: string; appId: string; nameId: string } | undefined {
     return this.#bySessionIndex.get(sessionIndex);
   }
 }

@@ -63,3 +63,13 @@ export async function makeSp(idp: IdpFromMetadata, name: string, overrides: Part
   });
   return { entityId, acs, slo, saml, keyPem, certPem };
 }
+
+/**
+ * The URL Gatehouse's same-origin "Signing you out" page navigates to (its Continue link): how a
+ * Redirect-binding message leaves Gatehouse in answer to a form post.
+ */
+export function redirectPageTarget(page: { status: number; body: string }): string {
+  const href = /<a id="saml-redirect"[^>]*href="([^"]*)"/.exec(page.body)?.[1];
+  if (page.status !== 200 || href === undefined) throw new Error(`not a redirect page (status ${page.status}):\n${page.body.slice(0, 300)}`);
+  return href.replace(/&#x2F;/g, "/").replace(/&#x3D;/g, "=").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&");
+}

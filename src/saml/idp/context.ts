@@ -8,6 +8,7 @@ import type { SessionManager } from "../../login/sessions.ts";
 import type { TransactionService } from "../../login/transactions.ts";
 import type { AppRepository } from "../../store/apps.ts";
 import type { LogoutChainRepository } from "../../store/logout-chains.ts";
+import type { StoreCacheProvider } from "../../store/saml-cache.ts";
 import type { SessionRepository } from "../../store/sessions.ts";
 import type { SeenRequestRepository } from "../../store/transactions.ts";
 
@@ -18,6 +19,8 @@ export interface IdpContext {
   serverSecret: Buffer;
   apps: AppRepository;
   seenRequests: SeenRequestRepository;
+  /** What an AuthnRequest asked for in RequestedAuthnContext, by app and request ID, until its sign-in ends. */
+  requestedAuthnContexts: StoreCacheProvider;
   sessionRecords: SessionRepository;
   sessions: SessionManager;
   logoutChains: LogoutChainRepository;

@@ -9,7 +9,9 @@ import type { Session } from "../../store/sessions.ts";
 import type { Transaction } from "../../store/transactions.ts";
 import type { User } from "../../store/users.ts";
 import type { IdpContext } from "./context.ts";
-import { authnContexts, buildResponse, type Attribute } from "./response.ts";
+import { chooseAuthnContext, type RequestedAuthnContext } from "./authn-context.ts";
+import { buildResponse, buildStatusResponse, type Attribute } from "./response.ts";
+import { statusCodes, type Status } from "./status.ts";
 
 function fieldValues(user: User, field: UserField): string[] {
   switch (field) {
@@ -58,8 +60,18 @@ export async function issueAssertion(ctx: IdpContext, req: Request, res: Respons
     throw Object.assign(new GatehouseError("transaction_not_found", "already completed"), { audited: true });
   }
   const now = ctx.clock.now();
-  const sessionIndex = samlId();
+  // The app may have asked for a stronger sign-in than this one (RequestedAuthnContext): then it
+  // gets a status response, never an assertion claiming a class the sign-in did not meet.
+  const requested = tx.requestId ? await requestedAuthnContext(ctx, app.id, tx.requestId) : null;
+  const authnContext = chooseAuthnContext(requested, passed.multiFactor);
+  if (authnContext === null) {
+    ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: app.id, userId: user.id, username: user.username, ip, transactionId: tx.id, reason: "no_authn_context", detail: { requested, multiFactor: passed.multiFactor } });
+    postStatusResponse(ctx, res, { app, acsUrl: tx.acsUrl, inResponseTo: tx.requestId, relayState: tx.relayState, status: { code: statusCodes.responder, detail: statusCodes.noAuthnContext } });
+    return;
+  }
   const nameId = nameIdFor(ctx, app, user);
+  const nameIdFormat = nameIdFormats[app.nameIdFormat];
+  const sessionIndex = ctx.sessionRecords.addApp(session.idHash, { appId: app.id, sessionIndex: samlId(), nameId, nameIdFormat, signedInAt: now });
   const { xml, assertionId } = buildResponse(
     {
       issuer: ctx.config.entityId,
@@ -67,12 +79,12 @@ export async function issueAssertion(ctx: IdpContext, req: Request, res: Respons
       audience: app.entityId,
       inResponseTo: tx.requestId,
       nameId,
-      nameIdFormat: nameIdFormats[app.nameIdFormat],
+      nameIdFormat,
       sessionIndex,
       authnInstant: session.authTime,
       // The login says whether a real second factor was passed in this sign-in; KBA, email
       // codes and trusted-device skips are not multi-factor.
-      authnContext: passed.multiFactor ? authnContexts.multiFactor : authnContexts.password,
+      authnContext,
       attributes: mappedAttributes(app, user),
       now,
       lifetimeMs: ctx.config.lifetimes.assertionMs,
@@ -81,7 +93,6 @@ export async function issueAssertion(ctx: IdpContext, req: Request, res: Respons
     },
     ctx.key,
   );
-  ctx.sessionRecords.addApp(session.idHash, { appId: app.id, sessionIndex, nameId, nameIdFormat: nameIdFormats[app.nameIdFormat], signedInAt: now });
   ctx.audit.record({
     type: "saml.response.issued",
     outcome: "success",
@@ -90,9 +101,24 @@ export async function issueAssertion(ctx: IdpContext, req: Request, res: Respons
     username: user.username,
     ip,
     transactionId: tx.id,
-    detail: { assertionId, inResponseTo: tx.requestId, acsUrl: tx.acsUrl, flow: tx.requestId ? "sp-initiated" : "idp-initiated" },
+    detail: { assertionId, inResponseTo: tx.requestId, acsUrl: tx.acsUrl, flow: tx.requestId ? "sp-initiated" : "idp-initiated", authnContext },
   });
   postTo(res, { action: tx.acsUrl, param: "SAMLResponse", xml, relayState: tx.relayState, appName: app.name, heading: "Signing you in" });
+}
+
+/** The key under which sso.ts keeps a request's RequestedAuthnContext: request IDs are unique per app. */
+export const requestKey = (appId: string, requestId: string): string => `${appId}:${requestId}`;
+
+async function requestedAuthnContext(ctx: IdpContext, appId: string, requestId: string): Promise<RequestedAuthnContext | null> {
+  const stored = await ctx.requestedAuthnContexts.removeAsync(requestKey(appId, requestId));
+  return stored === null ? null : (JSON.parse(stored) as RequestedAuthnContext);
+}
+
+/** A Response with a status and no assertion, to the app's registered ACS (never anywhere else). */
+export function postStatusResponse(ctx: IdpContext, res: Response, p: { app: App; acsUrl: string; inResponseTo: string | null; relayState: string | null; status: Status }): void {
+  if (!p.app.acs.some((a) => a.url === p.acsUrl)) throw new GatehouseError("saml_acs_not_registered", "status response to an unregistered ACS");
+  const { xml } = buildStatusResponse({ issuer: ctx.config.entityId, destination: p.acsUrl, inResponseTo: p.inResponseTo, status: p.status, now: ctx.clock.now() }, ctx.key);
+  postTo(res, { action: p.acsUrl, param: "SAMLResponse", xml, relayState: p.relayState, appName: p.app.name, heading: "Returning you to the application" });
 }
 
 /** The HTTP-POST binding page: auto-submits with a same-origin script, or by a visible button. */

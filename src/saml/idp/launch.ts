@@ -16,6 +16,8 @@ export async function handleLaunch(ctx: IdpContext, req: Request, res: Response)
   if (!app) throw new GatehouseError("app_not_found", `launch of ${String(appId).slice(0, 50)}`);
   const acs = app.acs.find((a) => a.isDefault) ?? app.acs[0];
   if (!acs) throw new GatehouseError("saml_acs_not_registered", "app has no ACS");
-  ctx.audit.record({ type: "app.launched", outcome: "success", appId: app.id, userId: current.user.id, username: current.user.username, ip: clientIp(req) });
+  // Only an attempt: the app's policy runs next, and the assertion issued (saml.response.issued)
+  // or the refusal is the outcome.
+  ctx.audit.record({ type: "app.launched", outcome: "info", appId: app.id, userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: "launch requested" });
   await ctx.login.start(req, res, { appId: app.id, requestId: null, relayState: null, acsUrl: acs.url, forceAuthn: false });
 }

@@ -2,11 +2,13 @@ import type { Document, Element } from "@xmldom/xmldom";
 import { create } from "xmlbuilder2";
 import { isoSeconds } from "../../clock.ts";
 import { GatehouseError } from "../../errors.ts";
-import { allElements, firstElement, ns, textOf } from "../xml.ts";
+import { allElements, firstElement, instantOf, ns, textOf } from "../xml.ts";
+import { statusCodes, type Status } from "./status.ts";
 
 export interface LogoutRequestIn {
   id: string;
   issuer: string;
+  issueInstant: number;
   nameId: string;
   sessionIndexes: string[];
   destination: string | null;
@@ -21,6 +23,7 @@ export interface LogoutResponseIn {
 }
 
 const idPattern = /^[A-Za-z_][A-Za-z0-9._-]{0,255}$/;
+const maxSessionIndexes = 20;
 
 function root(doc: Document, name: string): Element {
   const el = doc.documentElement as Element;
@@ -41,15 +44,15 @@ export function readLogoutRequest(doc: Document): LogoutRequestIn {
   const el = root(doc, "LogoutRequest");
   const nameId = textOf(firstElement("./saml:NameID", el));
   if (!nameId) throw new GatehouseError("saml_logout_invalid", "no NameID (encrypted NameIDs are not supported)");
-  const noa = el.getAttribute("NotOnOrAfter");
-  return {
-    id: el.getAttribute("ID") as string,
-    issuer: issuerOf(el),
-    nameId,
-    sessionIndexes: allElements("./samlp:SessionIndex", el).map((s) => textOf(s) ?? "").filter(Boolean),
-    destination: el.getAttribute("Destination"),
-    notOnOrAfter: noa ? Date.parse(noa) : null,
-  };
+  const issueInstant = instantOf(el, "IssueInstant");
+  if (issueInstant === undefined) throw new GatehouseError("saml_logout_invalid", "missing or malformed IssueInstant");
+  const notOnOrAfter = el.hasAttribute("NotOnOrAfter") ? instantOf(el, "NotOnOrAfter") : null;
+  if (notOnOrAfter === undefined) throw new GatehouseError("saml_logout_invalid", "malformed NotOnOrAfter");
+  const sessionIndexes = allElements("./samlp:SessionIndex", el).map((s) => textOf(s) ?? "");
+  if (sessionIndexes.length > maxSessionIndexes || sessionIndexes.some((i) => i === "" || i.length > 256)) {
+    throw new GatehouseError("saml_logout_invalid", "empty, overlong or too many SessionIndex elements");
+  }
+  return { id: el.getAttribute("ID") as string, issuer: issuerOf(el), issueInstant, nameId, sessionIndexes, destination: el.getAttribute("Destination"), notOnOrAfter };
 }
 
 export function readLogoutResponse(doc: Document): LogoutResponseIn {
@@ -57,7 +60,7 @@ export function readLogoutResponse(doc: Document): LogoutResponseIn {
   const inResponseTo = el.getAttribute("InResponseTo") ?? "";
   if (!idPattern.test(inResponseTo)) throw new GatehouseError("saml_logout_invalid", "missing InResponseTo");
   const status = firstElement("./samlp:Status/samlp:StatusCode", el)?.getAttribute("Value");
-  return { id: el.getAttribute("ID") as string, issuer: issuerOf(el), inResponseTo, success: status === "urn:oasis:names:tc:SAML:2.0:status:Success" };
+  return { id: el.getAttribute("ID") as string, issuer: issuerOf(el), inResponseTo, success: status === statusCodes.success };
 }
 
 interface MessageHead {
@@ -82,10 +85,9 @@ export function buildLogoutRequest(p: MessageHead & { nameId: string; nameIdForm
   return doc.end();
 }
 
-export function buildLogoutResponse(p: MessageHead & { inResponseTo: string; success: boolean }): string {
+export function buildLogoutResponse(p: MessageHead & { inResponseTo: string; status: Status }): string {
   const { doc, root } = messageRoot("LogoutResponse", p, { InResponseTo: p.inResponseTo });
-  root.ele(ns.samlp, "samlp:Status").ele(ns.samlp, "samlp:StatusCode", {
-    Value: p.success ? "urn:oasis:names:tc:SAML:2.0:status:Success" : "urn:oasis:names:tc:SAML:2.0:status:Responder",
-  });
+  const code = root.ele(ns.samlp, "samlp:Status").ele(ns.samlp, "samlp:StatusCode", { Value: p.status.code });
+  if (p.status.detail) code.ele(ns.samlp, "samlp:StatusCode", { Value: p.status.detail });
   return doc.end();
 }

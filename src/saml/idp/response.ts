@@ -5,12 +5,9 @@ import type { SigningKey } from "../../crypto/keys.ts";
 import { samlId } from "../../crypto/tokens.ts";
 import { ns } from "../xml.ts";
 import { signElement } from "./sign.ts";
+import type { Status } from "./status.ts";
 
-export const authnContexts = {
-  password: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
-  // The REFEDS MFA profile: the widely recognised class for "more than one factor".
-  multiFactor: "https://refeds.org/profile/mfa",
-} as const;
+export { authnContexts } from "./authn-context.ts";
 
 export interface Attribute {
   name: string;
@@ -99,4 +96,25 @@ export function buildResponse(input: ResponseInput, key: SigningKey): { xml: str
 function addAttribute(statement: XMLBuilder, a: Attribute): void {
   const el = statement.ele(ns.saml, "saml:Attribute", { Name: a.name, NameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic" });
   for (const v of a.values) el.ele(ns.saml, "saml:AttributeValue", { "xsi:type": "xs:string" }).txt(v);
+}
+
+/**
+ * A Response that carries only a status (no assertion), e.g. Responder / NoAuthnContext. It goes
+ * to the registered ACS like any Response and is always signed: it is all the app receives.
+ */
+export function buildStatusResponse(input: { issuer: string; destination: string; inResponseTo: string | null; status: Status; now: number }, key: SigningKey): { xml: string; responseId: string } {
+  const responseId = samlId();
+  const doc = create({ version: "1.0", encoding: "UTF-8" });
+  const response = doc.ele(ns.samlp, "samlp:Response", attrs({
+    "xmlns:saml": ns.saml,
+    ID: responseId,
+    Version: "2.0",
+    IssueInstant: isoSeconds(input.now),
+    Destination: input.destination,
+    InResponseTo: input.inResponseTo,
+  }));
+  response.ele(ns.saml, "saml:Issuer").txt(input.issuer);
+  const code = response.ele(ns.samlp, "samlp:Status").ele(ns.samlp, "samlp:StatusCode", { Value: input.status.code });
+  if (input.status.detail) code.ele(ns.samlp, "samlp:StatusCode", { Value: input.status.detail });
+  return { xml: signElement(doc.end({ headless: false }), "Response", responseId, key), responseId };
 }

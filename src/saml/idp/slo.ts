@@ -11,10 +11,14 @@ import { allElements, parseStrict, verifyRootSignature } from "../xml.ts";
 import { sloUrl, type IdpContext } from "./context.ts";
 import { readInbound, type InboundMessage } from "./inbound.ts";
 import { postTo } from "./issue.ts";
-import { buildLogoutRequest, buildLogoutResponse, readLogoutRequest, readLogoutResponse } from "./logout-messages.ts";
+import { buildLogoutRequest, buildLogoutResponse, readLogoutRequest, readLogoutResponse, type LogoutRequestIn } from "./logout-messages.ts";
 import { signElement } from "./sign.ts";
+import { statusCodes, type Status } from "./status.ts";
 
 const chainLifetimeMs = 10 * 60_000;
+// LogoutRequest IDs share the replay table with AuthnRequest IDs. IDs are NCNames, which cannot
+// contain ':', so no AuthnRequest ID can ever equal a key with this prefix.
+const logoutReplayPrefix = "logout:";
 
 /** The SLO endpoint: LogoutRequests from apps, and LogoutResponses to our own requests. */
 export async function handleSlo(ctx: IdpContext, req: Request, res: Response): Promise<void> {
@@ -47,43 +51,54 @@ function verifiedSignedDoc(inbound: InboundMessage, doc: Document, app: App, par
   return verifyRootSignature(inbound.xml, doc, app.certPem);
 }
 
+/**
+ * A LogoutRequest from an app, as a table of checks: known issuer → signature → destination →
+ * freshness → not replayed → the sessions it names are this app's → end them → tell the
+ * sessions' other apps → answer the app.
+ */
 async function logoutRequestFromApp(ctx: IdpContext, req: Request, res: Response, inbound: InboundMessage, doc0: Document): Promise<void> {
   const ip = clientIp(req);
   const unverified = readLogoutRequest(doc0);
   const app = ctx.apps.byEntityId(unverified.issuer);
   if (!app) throw new GatehouseError("saml_unknown_app", `logout issuer ${unverified.issuer.slice(0, 200)}`);
   const request = readLogoutRequest(verifiedSignedDoc(inbound, doc0, app, "SAMLRequest"));
-  const now = ctx.clock.now();
   if (request.destination !== null && request.destination !== sloUrl(ctx.config)) throw new GatehouseError("saml_logout_invalid", "Destination");
-  if (request.notOnOrAfter !== null && !(request.notOnOrAfter > now - ctx.config.lifetimes.requestClockSkewMs)) throw new GatehouseError("saml_request_stale", "LogoutRequest expired");
+  checkFreshness(ctx, request);
+  notReplayed(ctx, app, request);
   if (!app.sloUrl) throw new GatehouseError("saml_logout_invalid", "app has no SLO URL to answer to");
 
-  // The session the app knows by SessionIndex, if the NameID matches what we issued.
-  let pending: PendingLogout[] = [];
-  let ended = false;
-  for (const index of request.sessionIndexes) {
-    const found = ctx.sessionRecords.bySessionIndex(index);
-    if (!found || found.appId !== app.id) continue;
-    const apps = ctx.sessionRecords.apps(found.sessionHash);
-    const mine = apps.find((a) => a.sessionIndex === index);
-    if (!mine || mine.nameId !== request.nameId) continue;
-    const live = ctx.sessions.current(req);
-    if (live?.session.idHash === found.sessionHash) ctx.sessions.end(res, found.sessionHash);
-    else ctx.sessionRecords.end(found.sessionHash, now);
-    pending = apps.filter((a) => a.appId !== app.id).map(({ appId, nameId, nameIdFormat, sessionIndex }) => ({ appId, nameId, nameIdFormat, sessionIndex }));
-    ended = true;
+  const named = sessionsNamed(ctx, req, app, request);
+  if (named.unknown.length > 0) {
+    // SAML Core §3.7.3.2: Success only when the sessions named are terminated. One this app was
+    // never given (or for another principal) is not: nothing ends, and the app hears why.
+    ctx.audit.record({ type: "saml.logout.request_received", outcome: "failure", appId: app.id, ip, reason: "unknown_session", detail: { requestId: request.id, binding: inbound.binding, unknown: named.unknown } });
+    answerInitiator(ctx, req, res, app, request.id, inbound.relayState, { code: statusCodes.requester, detail: statusCodes.unknownPrincipal });
+    return;
+  }
+  const now = ctx.clock.now();
+  const live = ctx.sessions.current(req);
+  const pending = new Map<string, PendingLogout>();
+  let endedNow = 0;
+  for (const sessionHash of named.sessions) {
+    for (const a of ctx.sessionRecords.apps(sessionHash)) {
+      if (a.appId !== app.id) pending.set(`${sessionHash}:${a.appId}`, { appId: a.appId, nameId: a.nameId, nameIdFormat: a.nameIdFormat, sessionIndex: a.sessionIndex });
+    }
+    if (live?.session.idHash === sessionHash) {
+      ctx.sessions.end(res, sessionHash);
+      endedNow++;
+    } else if (ctx.sessionRecords.end(sessionHash, now)) endedNow++;
   }
   ctx.audit.record({
     type: "saml.logout.request_received",
-    outcome: ended ? "success" : "info",
+    outcome: "success",
     appId: app.id,
     ip,
-    reason: ended ? "session ended" : "no matching session (already signed out)",
-    detail: { requestId: request.id, binding: inbound.binding },
+    reason: endedNow > 0 ? "session ended" : "session had already ended",
+    detail: { requestId: request.id, binding: inbound.binding, sessions: named.sessions.length },
   });
   const chain: LogoutChain = {
     id: samlId(),
-    pending,
+    pending: [...pending.values()],
     currentRequestId: null,
     currentAppId: null,
     initiatorAppId: app.id,
@@ -92,6 +107,49 @@ async function logoutRequestFromApp(ctx: IdpContext, req: Request, res: Response
     expiresAt: now + chainLifetimeMs,
   };
   await continueChain(ctx, req, res, chain);
+}
+
+/** Checks that the request is recent: the same window as an AuthnRequest, and not past its own NotOnOrAfter. */
+function checkFreshness(ctx: IdpContext, request: LogoutRequestIn): void {
+  const now = ctx.clock.now();
+  const { requestClockSkewMs, transactionMs } = ctx.config.lifetimes;
+  if (request.issueInstant > now + requestClockSkewMs || request.issueInstant < now - transactionMs - requestClockSkewMs) {
+    throw new GatehouseError("saml_logout_stale", `IssueInstant ${new Date(request.issueInstant).toISOString()}`);
+  }
+  if (request.notOnOrAfter !== null && request.notOnOrAfter <= now - requestClockSkewMs) throw new GatehouseError("saml_logout_stale", "past NotOnOrAfter");
+}
+
+/** Checks that this LogoutRequest ID was not seen before, for as long as the request could be fresh. */
+function notReplayed(ctx: IdpContext, app: App, request: LogoutRequestIn): void {
+  const { requestClockSkewMs, transactionMs } = ctx.config.lifetimes;
+  const expiresAt = ctx.clock.now() + transactionMs + 2 * requestClockSkewMs;
+  if (!ctx.seenRequests.remember(app.id, `${logoutReplayPrefix}${request.id}`, expiresAt)) {
+    throw new GatehouseError("saml_logout_replayed", `LogoutRequest ID ${request.id}`);
+  }
+}
+
+/**
+ * The sessions a LogoutRequest names. Each SessionIndex must be one Gatehouse gave this app, for
+ * the same NameID (a session keeps one SessionIndex per app, so every assertion the app holds
+ * still names its session). Without a SessionIndex, the principal's session is the one this
+ * browser presents, if this app was signed in to it under that NameID.
+ */
+function sessionsNamed(ctx: IdpContext, req: Request, app: App, request: LogoutRequestIn): { sessions: string[]; unknown: string[] } {
+  const sessions = new Set<string>();
+  const unknown: string[] = [];
+  if (request.sessionIndexes.length === 0) {
+    const live = ctx.sessions.current(req);
+    const mine = live && ctx.sessionRecords.apps(live.session.idHash).some((a) => a.appId === app.id && a.nameId === request.nameId);
+    if (live && mine) sessions.add(live.session.idHash);
+    else unknown.push("(no SessionIndex, and no session of this browser matches)");
+    return { sessions: [...sessions], unknown };
+  }
+  for (const index of request.sessionIndexes) {
+    const found = ctx.sessionRecords.bySessionIndex(index);
+    if (found && found.appId === app.id && found.nameId === request.nameId) sessions.add(found.sessionHash);
+    else unknown.push(index.slice(0, 100));
+  }
+  return { sessions: [...sessions], unknown };
 }
 
 async function logoutResponseFromApp(ctx: IdpContext, req: Request, res: Response, inbound: InboundMessage, doc: Document): Promise<void> {
@@ -140,28 +198,45 @@ async function continueChain(ctx: IdpContext, req: Request, res: Response, chain
     ctx.logoutChains.save({ ...chain, pending, currentRequestId: id, currentAppId: app.id });
     const xml = buildLogoutRequest({ id, issuer: ctx.config.entityId, destination: app.sloUrl, nameId: next.nameId, nameIdFormat: next.nameIdFormat, sessionIndex: next.sessionIndex, now, lifetimeMs: 5 * 60_000 });
     ctx.audit.record({ type: "saml.logout.request_sent", outcome: "info", appId: app.id, ip: clientIp(req), detail: { requestId: id } });
-    sendToApp(ctx, res, app, "SAMLRequest", xml, id, null);
+    sendToApp(ctx, req, res, app, "SAMLRequest", xml, id, null);
     return;
   }
   ctx.logoutChains.remove(chain.id);
   const initiator = chain.initiatorAppId ? ctx.apps.byId(chain.initiatorAppId) : undefined;
   if (initiator?.sloUrl && chain.initiatorRequestId) {
-    const id = samlId();
-    const xml = buildLogoutResponse({ id, issuer: ctx.config.entityId, destination: initiator.sloUrl, inResponseTo: chain.initiatorRequestId, success: true, now });
     ctx.audit.record({ type: "saml.logout.completed", outcome: "success", appId: initiator.id, ip: clientIp(req), reason: "LogoutResponse sent to initiating app" });
-    sendToApp(ctx, res, initiator, "SAMLResponse", xml, id, chain.relayState);
+    answerInitiator(ctx, req, res, initiator, chain.initiatorRequestId, chain.relayState, { code: statusCodes.success });
     return;
   }
   ctx.audit.record({ type: "saml.logout.completed", outcome: "success", ip: clientIp(req), reason: "signed out at Gatehouse" });
   render(res, "signed-out", { title: "Signed out" });
 }
 
-function sendToApp(ctx: IdpContext, res: Response, app: App, param: "SAMLRequest" | "SAMLResponse", xml: string, id: string, relayState: string | null): void {
+/** The LogoutResponse to the app whose LogoutRequest started this, at its registered SLO URL. */
+function answerInitiator(ctx: IdpContext, req: Request, res: Response, app: App, inResponseTo: string, relayState: string | null, status: Status): void {
+  const id = samlId();
+  const xml = buildLogoutResponse({ id, issuer: ctx.config.entityId, destination: app.sloUrl as string, inResponseTo, status, now: ctx.clock.now() });
+  sendToApp(ctx, req, res, app, "SAMLResponse", xml, id, relayState);
+}
+
+/**
+ * Sends a logout message to an app's registered SLO URL in its binding. The Redirect binding is
+ * a 303 when the request was a plain GET. A request that is a form submission (our sign-out
+ * form, an app's POST-binding message) is never answered with a redirect to another origin:
+ * Chromium applies the submitting page's CSP form-action to every redirect that follows, and
+ * would block it. It gets a same-origin page instead, whose script (or visible link) navigates
+ * to the same URL by GET, which form-action does not govern.
+ */
+function sendToApp(ctx: IdpContext, req: Request, res: Response, app: App, param: "SAMLRequest" | "SAMLResponse", xml: string, id: string, relayState: string | null): void {
   const target = app.sloUrl as string;
   if (app.sloBinding === "HTTP-POST") {
     const signed = signElement(xml, param === "SAMLRequest" ? "LogoutRequest" : "LogoutResponse", id, ctx.key);
     postTo(res, { action: target, param, xml: signed, relayState, appName: app.name, heading: "Signing you out" });
     return;
   }
-  res.redirect(303, signedRedirectUrl(target, param, xml, relayState, ctx.key.privateKey));
+  const location = signedRedirectUrl(target, param, xml, relayState, ctx.key.privateKey);
+  if (req.method === "GET") return res.redirect(303, location);
+  // The URL carries a SAML message: no page of ours passes it on in a Referer.
+  res.set("Referrer-Policy", "no-referrer");
+  render(res, "redirect", { title: "Signing you out", heading: "Signing you out", appName: app.name, location });
 }

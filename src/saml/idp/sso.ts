@@ -8,13 +8,17 @@ import { allElements, parseStrict, verifyRootSignature } from "../xml.ts";
 import { readAuthnRequest, type AuthnRequest } from "./authn-request.ts";
 import { ssoUrl, type IdpContext } from "./context.ts";
 import { readInbound, type InboundMessage } from "./inbound.ts";
+import { satisfiable } from "./authn-context.ts";
+import { postStatusResponse, requestKey } from "./issue.ts";
+import { statusCodes } from "./status.ts";
 
 const postBinding = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 
 /**
  * The SSO endpoint, as a table of checks in order:
  * decode binding → parse strictly → known issuer → request signature → registered ACS →
- * destination → freshness → not replayed → start the login transaction.
+ * destination → freshness → not replayed → an AuthnContext some sign-in can meet → start the
+ * login transaction.
  */
 export async function handleSso(ctx: IdpContext, req: Request, res: Response): Promise<void> {
   const ip = clientIp(req);
@@ -31,7 +35,8 @@ export async function handleSso(ctx: IdpContext, req: Request, res: Response): P
     checkFreshness(ctx, request);
     notReplayed(ctx, app, request);
     if (request.isPassive) throw new GatehouseError("saml_unsupported", "IsPassive is not supported");
-    ctx.audit.record({ type: "saml.authn_request.accepted", outcome: "success", appId: app.id, ip, detail: { requestId: request.id, binding: inbound.binding, acsUrl } });
+    ctx.audit.record({ type: "saml.authn_request.accepted", outcome: "success", appId: app.id, ip, detail: { requestId: request.id, binding: inbound.binding, acsUrl, requestedAuthnContext: request.requestedAuthnContext } });
+    if (!(await authnContextPossible(ctx, res, app, request, acsUrl, inbound.relayState))) return;
     await ctx.login.start(req, res, { appId: app.id, requestId: request.id, relayState: inbound.relayState, acsUrl, forceAuthn: request.forceAuthn });
   } catch (e) {
     if (e instanceof GatehouseError) {
@@ -105,6 +110,23 @@ function checkFreshness(ctx: IdpContext, request: AuthnRequest): void {
   if (request.issueInstant > now + requestClockSkewMs || request.issueInstant < now - transactionMs - requestClockSkewMs) {
     throw new GatehouseError("saml_request_stale", `IssueInstant ${new Date(request.issueInstant).toISOString()}`);
   }
+}
+
+/**
+ * Checks that some sign-in could meet the RequestedAuthnContext, and keeps it for the end of
+ * the sign-in (issue.ts decides with the sign-in's real strength). A request no sign-in could
+ * meet gets Responder / NoAuthnContext at once, at its registered ACS, without a password prompt.
+ */
+async function authnContextPossible(ctx: IdpContext, res: Response, app: App, request: AuthnRequest, acsUrl: string, relayState: string | null): Promise<boolean> {
+  const requested = request.requestedAuthnContext;
+  if (!requested) return true;
+  if (!satisfiable(requested)) {
+    ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: app.id, ip: clientIp(res.req), reason: "no_authn_context", detail: { requestId: request.id, requested } });
+    postStatusResponse(ctx, res, { app, acsUrl, inResponseTo: request.id, relayState, status: { code: statusCodes.responder, detail: statusCodes.noAuthnContext } });
+    return false;
+  }
+  await ctx.requestedAuthnContexts.saveAsync(requestKey(app.id, request.id), JSON.stringify(requested));
+  return true;
 }
 
 /** Checks that this request ID has not started a sign-in before. */
