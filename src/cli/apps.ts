@@ -2,6 +2,10 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { fetchMetadata, readSpMetadata, assertHttpUrl, type SpDescription } from "../saml/metadata/sp-metadata.ts";
 import { userFields, type AttributeMapping, type NewApp } from "../store/apps.ts";
+import { systemClock } from "../clock.ts";
+import type { Config } from "../config.ts";
+import type { App } from "../store/apps.ts";
+import { parseCommand, withRuntime, type Options } from "./args.ts";
 
 export class UsageError extends Error {}
 
@@ -109,4 +113,96 @@ export function sentryApp(org: string, base = "https://sentry.io"): NewApp {
     wantRequestsSigned: false,
     certPem: null,
   };
+}
+
+export const appHelp = {
+  add: `Usage: node src/main.ts app add (--metadata-url URL | --metadata-file FILE | --entity-id ID --acs URL [--slo URL])
+                            [--name NAME] [--nameid-format email|persistent|unspecified]
+                            [--attribute NAME=FIELD ...] [--sign-response] [--cert-file PEM]
+
+FIELD is one of id, username, email, firstName, lastName, groups.
+--cert-file registers the app's signing certificate: its AuthnRequests and LogoutRequests are then verified.`,
+  "add-sentry": `Usage: node src/main.ts app add-sentry --org SLUG [--url https://sentry.io] [--attribute NAME=FIELD ...]
+
+Registers a Sentry organization (generic SAML2 provider): entity ID <url>/saml/metadata/<slug>/,
+ACS <url>/saml/acs/<slug>/, SLO <url>/saml/sls/<slug>/, NameID email. Attributes default to
+user_id=id user_email=email first_name=firstName last_name=lastName; type the same names into
+Sentry's attribute mapping ("IdP User ID", "User Email", "First Name", "Last Name").`,
+  list: `Usage: node src/main.ts app list`,
+  remove: `Usage: node src/main.ts app remove ID`,
+} as const;
+
+const describeApp = (a: App): string =>
+  `${a.id}  ${a.name}\n    entity ID ${a.entityId}\n    ACS ${a.acs.map((x) => x.url).join(", ")}${a.sloUrl ? `\n    SLO ${a.sloUrl}` : ""}\n    NameID ${a.nameIdFormat}; attributes ${a.attributes.map((m) => `${m.name}=${m.field}`).join(" ") || "none"}`;
+
+/** `app add|add-sentry|list|remove`. */
+export async function appCommand(config: Config, sub: string | undefined, args: string[]): Promise<void> {
+  const attributeOption: Options = { attribute: { type: "string", multiple: true } };
+  if (sub === "add") {
+    const { values, positionals } = parseCommand(
+      args,
+      {
+        "metadata-url": { type: "string" },
+        "metadata-file": { type: "string" },
+        "entity-id": { type: "string" },
+        acs: { type: "string" },
+        slo: { type: "string" },
+        name: { type: "string" },
+        "nameid-format": { type: "string" },
+        "sign-response": { type: "boolean" },
+        "cert-file": { type: "string" },
+        ...attributeOption,
+      },
+      appHelp.add,
+    );
+    if (positionals.length) throw new UsageError(`unexpected ${positionals.join(" ")}\n\n${appHelp.add}`);
+    if (values["metadata-url"]) console.log(`Fetching ${values["metadata-url"] as string} …`);
+    const app = await appFromOptions(values);
+    await withRuntime(config, async (rt) => {
+      const added = rt.apps.add(app, systemClock.now());
+      rt.audit.record({ type: "app.registered", outcome: "success", appId: added.id, reason: "cli" });
+      console.log(`Registered:\n${describeApp(added)}`);
+    });
+    return;
+  }
+  if (sub === "add-sentry") {
+    const { values } = parseCommand(args, { org: { type: "string" }, url: { type: "string" }, ...attributeOption }, appHelp["add-sentry"]);
+    if (!values.org) throw new UsageError(`--org SLUG is required\n\n${appHelp["add-sentry"]}`);
+    const app = sentryApp(values.org as string, values.url as string | undefined);
+    if (Array.isArray(values.attribute) && values.attribute.length) app.attributes = parseAttributes(values.attribute as string[]);
+    await withRuntime(config, async (rt) => {
+      const added = rt.apps.add(app, systemClock.now());
+      rt.audit.record({ type: "app.registered", outcome: "success", appId: added.id, reason: "cli add-sentry" });
+      console.log(`Registered:\n${describeApp(added)}\n`);
+      console.log(`In Sentry (Settings → Auth → SAML2), give the IdP as either:
+  Metadata URL: ${config.entityId}
+  or the fields — Entity ID: ${config.entityId}
+                  SSO URL:   ${config.baseUrl}/saml/sso
+                  SLO URL:   ${config.baseUrl}/saml/slo
+                  x509 cert: the certificate in ${config.dataDir}/keys/signing-cert.pem
+Then map: IdP User ID = ${added.attributes.find((a) => a.field === "id")?.name ?? "?"}, User Email = ${added.attributes.find((a) => a.field === "email")?.name ?? "?"}, First Name = ${added.attributes.find((a) => a.field === "firstName")?.name ?? "-"}, Last Name = ${added.attributes.find((a) => a.field === "lastName")?.name ?? "-"}`);
+    });
+    return;
+  }
+  if (sub === "list") {
+    parseCommand(args, {}, appHelp.list);
+    await withRuntime(config, async (rt) => {
+      const apps = rt.apps.list();
+      if (apps.length === 0) console.log("No apps registered.");
+      for (const a of apps) console.log(describeApp(a));
+    });
+    return;
+  }
+  if (sub === "remove") {
+    const { positionals } = parseCommand(args, {}, appHelp.remove);
+    const id = positionals[0];
+    if (!id || positionals.length > 1) throw new UsageError(`give one app ID\n\n${appHelp.remove}`);
+    await withRuntime(config, async (rt) => {
+      if (!rt.apps.remove(id)) throw new UsageError(`no app with ID ${id} (see: app list)`);
+      rt.audit.record({ type: "app.removed", outcome: "success", appId: id, reason: "cli" });
+      console.log(`Removed ${id}.`);
+    });
+    return;
+  }
+  throw new UsageError(`unknown app command ${sub ?? "(none)"}: use add, add-sentry, list or remove`);
 }

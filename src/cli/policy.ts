@@ -7,6 +7,9 @@ import { resolveForUser } from "../policy/resolve.ts";
 import type { Runtime } from "../runtime.ts";
 import { buildChallenges } from "../challenges/build.ts";
 import { UsageError } from "./apps.ts";
+import { parseCommand, withRuntime } from "./args.ts";
+import type { Config } from "../config.ts";
+import { policyFilesIn } from "../policy/load.ts";
 
 /** `policy check`: every error of every file, then a non-zero exit if there was one. */
 export function checkPolicies(files: string[]): { ok: boolean; lines: string[] } {
@@ -94,4 +97,59 @@ export function simulate(rt: Runtime, o: SimulateOptions): string[] {
     lines.push(`For ${user.username}: ${r.effective.toUpperCase()}${r.effective === "challenge" ? ` with ${r.usable.join(" or ")}` : ""}${r.note ? ` — ${r.note}` : ""}.`);
   }
   return lines;
+}
+
+export const policyHelp = {
+  check: `Usage: node src/main.ts policy check [FILE ...]
+
+Validates policy files (default: every *.yaml in GATEHOUSE_POLICIES_DIR, ./policies) and prints
+each problem as FILE: PATH: REASON. Exits 1 when there is one.`,
+  list: `Usage: node src/main.ts policy list
+
+The loaded policies and which login policy each app has.`,
+  assign: `Usage: node src/main.ts policy assign --app ID|default --policy NAME [--mode enforce|report-only]
+
+Sets an app's login policy (or the default, for apps without their own and for Gatehouse's own
+pages). report-only evaluates and records what would have happened, then allows. Default: enforce.`,
+  simulate: `Usage: node src/main.ts policy simulate --app ID|default --user NAME --ip ADDR [--user-agent UA]
+                                 [--device new|known|trusted] [--devices N] [--at ISO-TIME]
+
+What-if: the decision the app's login policy would give this sign-in, with every check it made.
+--devices is how many devices the user already has registered. Nothing is recorded.`,
+} as const;
+
+/** `policy check|list|assign|simulate`. */
+export async function policyCommand(config: Config, sub: string | undefined, args: string[]): Promise<void> {
+  if (sub === "check") {
+    const { positionals } = parseCommand(args, {}, policyHelp.check);
+    const result = checkPolicies(positionals.length ? positionals : policyFilesIn(config.policiesDir));
+    for (const line of result.lines) (result.ok ? console.log : console.error)(line);
+    if (!result.ok) process.exitCode = 1;
+    return;
+  }
+  if (sub === "list") {
+    parseCommand(args, {}, policyHelp.list);
+    await withRuntime(config, async (rt) => console.log(listPolicies(rt).join("\n")));
+    return;
+  }
+  if (sub === "assign") {
+    const { values, positionals } = parseCommand(args, { app: { type: "string" }, policy: { type: "string" }, mode: { type: "string" } }, policyHelp.assign);
+    if (positionals.length || !values.app || !values.policy) throw new UsageError(`--app and --policy are required\n\n${policyHelp.assign}`);
+    await withRuntime(config, async (rt) => console.log(assignPolicy(rt, { app: values.app as string, policy: values.policy as string, mode: (values.mode as string | undefined) ?? "enforce" }).join("\n")));
+    return;
+  }
+  if (sub === "simulate") {
+    const { values, positionals } = parseCommand(
+      args,
+      { app: { type: "string" }, user: { type: "string" }, ip: { type: "string" }, "user-agent": { type: "string" }, device: { type: "string" }, devices: { type: "string" }, at: { type: "string" } },
+      policyHelp.simulate,
+    );
+    if (positionals.length || !values.app || !values.user || !values.ip) throw new UsageError(`--app, --user and --ip are required\n\n${policyHelp.simulate}`);
+    const v = values as Record<string, string | undefined>;
+    await withRuntime(config, async (rt) =>
+      console.log(simulate(rt, { app: v.app as string, user: v.user as string, ip: v.ip as string, userAgent: v["user-agent"], device: v.device, devices: v.devices, at: v.at }).join("\n")),
+    );
+    return;
+  }
+  throw new UsageError(`unknown policy command ${sub ?? "(none)"}: use check, list, assign or simulate`);
 }

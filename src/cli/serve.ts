@@ -1,0 +1,74 @@
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import { systemClock } from "../clock.ts";
+import type { Config } from "../config.ts";
+import { hashSecret } from "../crypto/passwords.ts";
+import { registerDemoApp, removeDemoApp } from "../demo/demo-app.ts";
+import { Sweeper } from "../ops/sweeper.ts";
+import { openRuntime } from "../runtime.ts";
+import { buildServer, httpServerOptions } from "../server.ts";
+
+export const serveHelp = `Usage: node src/main.ts serve
+
+Starts Gatehouse. Configuration comes from the environment:
+  GATEHOUSE_BASE_URL        public URL (default http://localhost:8080)
+  GATEHOUSE_PORT            port to listen on (default 8080)
+  GATEHOUSE_HOST            address to listen on (default 127.0.0.1)
+  GATEHOUSE_DATA_DIR        database and keys (default ./data)
+  GATEHOUSE_TRUSTED_PROXIES CIDRs of reverse proxies whose X-Forwarded-For is believed
+  GATEHOUSE_SMTP_URL        smtp(s):// URL for mail (without it: data/outbox)
+  GATEHOUSE_MAIL_FROM       sender of Gatehouse's mail
+  GATEHOUSE_KBA             offer security questions: false (default) or true
+  GATEHOUSE_POLICIES_DIR    policies as code (default ./policies)
+  GATEHOUSE_DEMO            built-in demo app: true (default) or false
+  GATEHOUSE_AUDIT_RETENTION_DAYS  audit events older than this are purged (default 400)
+  GATEHOUSE_LOGIN_REQUESTS_PER_MINUTE, GATEHOUSE_SAML_REQUESTS_PER_MINUTE
+                            per client network, before anything else (defaults 60, 300)
+  GATEHOUSE_CONFIG          optional JSON file with the same settings`;
+
+/** `serve`: opens the runtime, makes what a first start needs, listens, and stops cleanly on a signal. */
+export async function serve(config: Config): Promise<void> {
+  const rt = await openRuntime(config, systemClock);
+  // Everything that can refuse the start runs before the first-start admin is created, so its
+  // one-time password is never made and then lost.
+  const app = await buildServer(rt);
+  const notices: string[] = [];
+  for (const file of rt.keys.created) notices.push(`created ${file} (generated on first start; back up data/keys, or put your own signing key and certificate there)`);
+  notices.push(...rt.keys.notices);
+  if (rt.users.count() === 0) {
+    const password = randomBytes(15).toString("base64url");
+    rt.users.add({ username: "admin", email: `admin@${new URL(config.baseUrl).hostname}`, isAdmin: true, passwordHash: await hashSecret(password) }, systemClock.now());
+    rt.audit.record({ type: "user.created", outcome: "success", username: "admin", reason: "first start" });
+    notices.push(`created the admin account — username: admin  password: ${password}  (shown once; store it now)`);
+  }
+  if (config.demo) {
+    registerDemoApp(rt.apps, config, systemClock.now());
+    notices.push(`demo mode is on: ${config.baseUrl}/demo is a built-in app to click through (GATEHOUSE_DEMO=false turns it off)`);
+  } else if (removeDemoApp(rt.apps)) {
+    notices.push("GATEHOUSE_DEMO=false: removed the built-in demo app registered by an earlier start (it is registered again if the demo is turned back on)");
+  }
+  if (!config.smtpUrl) notices.push(`no GATEHOUSE_SMTP_URL: mail (sign-in codes, notices) goes to ${rt.mailer.destination}${config.demo ? `, shown at ${config.baseUrl}/account/outbox` : ""}`);
+  if (config.kba) notices.push("GATEHOUSE_KBA is on: security questions are offered as a challenge. They are a knowledge check, not a second factor, and are never asserted as multi-factor.");
+  const loaded = rt.policies.list().filter((p) => p.source !== "built in");
+  console.log(`Policies: ${loaded.length ? loaded.map((p) => `${p.name} v${p.version}`).join(", ") : "none"} from ${config.policiesDir}; default login policy: ${rt.loginPolicies.forApp(null).policyName}`);
+  for (const n of notices) console.log(`NOTICE: ${n}`);
+  const server = createServer(httpServerOptions(config), app).listen(config.port, config.host, () => {
+    console.log(`Gatehouse is listening on http://${config.host}:${config.port} — open ${config.baseUrl}${config.demo ? "/demo" : "/"}`);
+    console.log(`IdP metadata for apps: ${config.entityId}`);
+  });
+  server.on("error", (e) => {
+    console.error(`error: cannot listen on ${config.host}:${config.port}: ${e.message}`);
+    process.exit(1);
+  });
+  const sweeper = new Sweeper(rt).start();
+  const stop = () => {
+    server.close(() => {
+      void sweeper.stop().then(() => {
+        rt.close();
+        process.exit(0);
+      });
+    });
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
