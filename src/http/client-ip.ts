@@ -26,6 +26,19 @@ export function normaliseIp(raw: string): string {
 }
 
 /**
+ * The keys a client address is counted under (SECURITY.md B.6), from `clientIp`'s output: the
+ * address itself (an IPv6 /64, since one subscriber holds a whole /64) and the network around it
+ * (an IPv4 /24, an IPv6 /48). "unknown" and anything unreadable are one bucket of their own.
+ */
+export function networkKeys(ip: string): { address: string; network: string } {
+  const normal = normaliseIp(ip);
+  if (normal === "unknown") return { address: "unknown", network: "unknown" };
+  if (net.isIPv4(normal)) return { address: normal, network: `${normal.split(".").slice(0, 3).join(".")}.0/24` };
+  const groups = ipaddr.IPv6.parse(normal).parts.map((p) => p.toString(16));
+  return { address: `${groups.slice(0, 4).join(":")}::/64`, network: `${groups.slice(0, 3).join(":")}::/48` };
+}
+
+/**
  * Express `trust proxy` from the configured list: never `true`, which trusts any client's header.
  * A function over Node's own BlockList rather than the list itself: Express's proxy-addr reads a
  * hop `::a.b.c.d` as the IPv4 address a.b.c.d, so `::10.1.2.3` would pass as a proxy in 10.0.0.0/8

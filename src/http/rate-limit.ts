@@ -1,19 +1,13 @@
-import net from "node:net";
-import ipaddr from "ipaddr.js";
 import type { RequestHandler } from "express";
 import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import { GatehouseError } from "../errors.ts";
-import { clientIp } from "./client-ip.ts";
+import { clientIp, networkKeys } from "./client-ip.ts";
 
 /**
  * The network a client address stands for: an IPv4 address itself, an IPv6 address's /64 (one
  * subscriber usually holds a whole /64, SECURITY.md B.6), and "unknown" as one bucket of its own.
  */
-export function networkOf(ip: string): string {
-  if (net.isIP(ip) !== 6) return ip;
-  const parts = ipaddr.IPv6.parse(ip).parts.slice(0, 4);
-  return `${parts.map((p) => p.toString(16)).join(":")}::/64`;
-}
+export const networkOf = (ip: string): string => networkKeys(ip).address;
 
 export interface PreAuthLimits {
   loginRequestsPerMinute: number;

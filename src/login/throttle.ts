@@ -1,6 +1,6 @@
-import ipaddr from "ipaddr.js";
 import { RateLimiterRes, RateLimiterSQLite } from "rate-limiter-flexible";
 import type { Clock } from "../clock.ts";
+import { networkKeys } from "../http/client-ip.ts";
 import type { Db } from "../store/db.ts";
 import { AccountFailureRepository, type FailureCount } from "../store/account-failures.ts";
 
@@ -33,21 +33,6 @@ export interface Reservation {
   notChecked(): Promise<void>;
 }
 
-/**
- * The keys an address is counted under: the address itself (an IPv6 /64, since one subscriber
- * holds a whole /64), and its network (/24, /48). An IPv4-mapped IPv6 address is its IPv4.
- */
-export function networkKeys(ip: string): { address: string; network: string } {
-  if (!ipaddr.isValid(ip)) return { address: `other:${ip.slice(0, 64)}`, network: "other" };
-  let addr = ipaddr.parse(ip);
-  if (addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
-  if (addr.kind() === "ipv4") {
-    const o = (addr as ipaddr.IPv4).octets;
-    return { address: o.join("."), network: `${o.slice(0, 3).join(".")}.0/24` };
-  }
-  const parts = (addr as ipaddr.IPv6).parts.map((p) => p.toString(16));
-  return { address: `${parts.slice(0, 4).join(":")}::/64`, network: `${parts.slice(0, 3).join(":")}::/48` };
-}
 
 /** The account a login counts against: the user when it names one (any spelling), else the typed name. */
 export const accountKey = (login: string, userId: string | null): string => (userId ? `user:${userId}` : `login:${login.normalize("NFKC").trim().toLowerCase()}`);

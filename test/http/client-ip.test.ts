@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import fc from "fast-check";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientIp, normaliseIp, trustProxySetting } from "../../src/http/client-ip.ts";
+import { clientIp, networkKeys, normaliseIp, trustProxySetting } from "../../src/http/client-ip.ts";
 import { parseAddress } from "../../src/policy/ip.ts";
 import { Browser, readForm } from "../helpers/client.ts";
 import { startGatehouse, type TestGatehouse } from "../helpers/gatehouse.ts";
@@ -49,6 +49,28 @@ describe("normalising a client IP", () => {
         expect(normaliseIp(written[0] as string)).toBe(written[0]);
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe("the keys an address is throttled under", () => {
+  it.each([
+    ["192.0.2.7", "192.0.2.7", "192.0.2.0/24"],
+    ["::ffff:192.0.2.7", "192.0.2.7", "192.0.2.0/24"],
+    ["2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64", "2001:db8:1::/48"],
+    ["2001:DB8:1:2::9", "2001:db8:1:2::/64", "2001:db8:1::/48"],
+    ["::10.1.2.3", "0:0:0:0::/64", "0:0:0::/48"], // IPv6, never the IPv4 address 10.1.2.3
+    ["garbage", "unknown", "unknown"],
+  ])("%s counts as %s within %s", (ip, address, network) => {
+    expect(networkKeys(ip)).toEqual({ address, network });
+  });
+
+  it("gives every spelling of an address the same keys", () => {
+    fc.assert(
+      fc.property(fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff })), ([a, b, c, d]) => {
+        const hex = [0x2001, 0xdb8, a, b, c, d, 1, 2].map((g) => g.toString(16));
+        expect(networkKeys(hex.join(":").toUpperCase())).toEqual(networkKeys(hex.map((g) => g.padStart(4, "0")).join(":")));
+      }),
     );
   });
 });
