@@ -1,11 +1,16 @@
-import type { CacheItem, CacheProvider } from "@node-saml/node-saml";
 import type { Db } from "./db.ts";
+
+/** A cached request ID, in the shape node-saml's `CacheProvider` expects (matched structurally: the store imports no SAML library). */
+export interface CacheItem {
+  value: string;
+  createdAt: number;
+}
 
 /**
  * node-saml's cacheProvider (issued request IDs for InResponseTo checks) backed by the store,
  * so any node can validate a response to a request another node sent.
  */
-export class StoreCacheProvider implements CacheProvider {
+export class StoreCacheProvider {
   readonly #save;
   readonly #get;
   readonly #remove;
