@@ -11,7 +11,7 @@ let sp2: TestSp;
 const password = "correct horse battery staple";
 
 beforeAll(async () => {
-  gh = await startGatehouse();
+  gh = await startGatehouse({}, { policies: { "closed.yaml": 'name: closed\nversion: 1\nrules: []\ndefault: { deny: { message: "Closed for maintenance." } }\n' } });
   await gh.addUser("ada", password, { firstName: "Ada", lastName: "Lovelace", email: "ada@example.com", groups: ["eng"] });
   idp = await readIdpMetadata(`${gh.url}/saml/metadata`);
   sp = await makeSp(idp, "app-one");
@@ -108,6 +108,27 @@ describe("IdP-initiated sign-in", () => {
     const { profile } = await unsolicited.saml.validatePostResponseAsync({ SAMLResponse: post.SAMLResponse });
     expect(profile?.nameID).toBe("ada@example.com");
     expect(profile?.inResponseTo).toBeUndefined();
+    // The click is an attempt; the assertion issued after the app's policy is the outcome.
+    const events = gh.rt.audit.recent(10);
+    const launched = events.findIndex((e) => e.type === "app.launched");
+    const issued = events.findIndex((e) => e.type === "saml.response.issued");
+    expect(events[launched]).toMatchObject({ outcome: "info", appId });
+    expect(events[issued]).toMatchObject({ outcome: "success", appId });
+    expect(issued).toBeLessThan(launched); // newest first: issued after the launch
+  });
+
+  it("audits a launch the app's policy refuses as an attempt, and the refusal as the outcome", async () => {
+    const closed = gh.addApp({ name: "Closed", entityId: "https://closed.example.test/metadata", acs: [{ url: "https://closed.example.test/acs", index: 0, isDefault: true }] });
+    gh.rt.loginPolicies.assign(closed.id, "closed", "enforce", gh.clock.now());
+    const browser = new Browser();
+    await signIn(browser, await browser.follow(`${gh.url}/login`));
+    const home = await browser.request(`${gh.url}/`);
+    const launch = readForm(home, [...home.body.matchAll(/<form/g)].findIndex((_m, i) => readForm(home, i).action.includes(closed.id)));
+    const page = await browser.submit(launch);
+    expect(page.body).not.toContain("SAMLResponse");
+    const events = gh.rt.audit.recent(10).filter((e) => e.appId === closed.id);
+    expect(events.map((e) => e.outcome)).not.toContain("success");
+    expect(events.find((e) => e.type === "app.launched")).toMatchObject({ outcome: "info" });
   });
 
   it("refuses a launch without the CSRF token", async () => {
