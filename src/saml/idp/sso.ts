@@ -36,7 +36,7 @@ export async function handleSso(ctx: IdpContext, req: Request, res: Response): P
     notReplayed(ctx, app, request);
     if (request.isPassive) throw new GatehouseError("saml_unsupported", "IsPassive is not supported");
     ctx.audit.record({ type: "saml.authn_request.accepted", outcome: "success", appId: app.id, ip, detail: { requestId: request.id, binding: inbound.binding, acsUrl, requestedAuthnContext: request.requestedAuthnContext } });
-    if (!(await authnContextPossible(ctx, res, app, request, acsUrl, inbound.relayState))) return;
+    if (!(await authnContextPossible(ctx, res, ip, app, request, acsUrl, inbound.relayState))) return;
     await ctx.login.start(req, res, { appId: app.id, requestId: request.id, relayState: inbound.relayState, acsUrl, forceAuthn: request.forceAuthn });
   } catch (e) {
     if (e instanceof GatehouseError) {
@@ -117,11 +117,11 @@ function checkFreshness(ctx: IdpContext, request: AuthnRequest): void {
  * the sign-in (issue.ts decides with the sign-in's real strength). A request no sign-in could
  * meet gets Responder / NoAuthnContext at once, at its registered ACS, without a password prompt.
  */
-async function authnContextPossible(ctx: IdpContext, res: Response, app: App, request: AuthnRequest, acsUrl: string, relayState: string | null): Promise<boolean> {
+async function authnContextPossible(ctx: IdpContext, res: Response, ip: string, app: App, request: AuthnRequest, acsUrl: string, relayState: string | null): Promise<boolean> {
   const requested = request.requestedAuthnContext;
   if (!requested) return true;
   if (!satisfiable(requested)) {
-    ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: app.id, ip: clientIp(res.req), reason: "no_authn_context", detail: { requestId: request.id, requested } });
+    ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: app.id, ip, reason: "no_authn_context", detail: { requestId: request.id, requested } });
     postStatusResponse(ctx, res, { app, acsUrl, inResponseTo: request.id, relayState, status: { code: statusCodes.responder, detail: statusCodes.noAuthnContext } });
     return false;
   }
