@@ -12,7 +12,7 @@ const baseDirectives = {
   formAction: ["'self'"],
 };
 
-/** Security headers for every response; pages are never cached (they carry tokens or SAML). */
+/** Security headers for every response; pages are never cached (they carry tokens or SAML), static files are. */
 export function securityHeaders(https: boolean): RequestHandler[] {
   return [
     helmet({
@@ -26,8 +26,11 @@ export function securityHeaders(https: boolean): RequestHandler[] {
     (req, res, next) => {
       // The Redirect binding carries SAML messages in the URL: never leak it in a Referer.
       if (req.path.startsWith("/saml/")) res.set("Referrer-Policy", "no-referrer");
-      res.set("Cache-Control", "no-cache, no-store");
-      res.set("Pragma", "no-cache");
+      // Static files (no tokens) keep express.static's own caching; every page is no-store.
+      if (!req.path.startsWith("/static/")) {
+        res.set("Cache-Control", "no-cache, no-store");
+        res.set("Pragma", "no-cache");
+      }
       next();
     },
   ];

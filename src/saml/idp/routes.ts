@@ -10,6 +10,8 @@ export function idpRouter(ctx: IdpContext): express.Router {
   const r = express.Router();
   const metadata = idpMetadata({ entityId: ctx.config.entityId, ssoUrl: ssoUrl(ctx.config), sloUrl: sloUrl(ctx.config), certBase64: ctx.key.certBase64 });
   r.get("/saml/metadata", (_req, res) => {
+    // Public and the same for everyone: cacheable, so the page-wide Pragma: no-cache does not apply.
+    res.removeHeader("Pragma");
     res.set("Cache-Control", "public, max-age=300").type("application/samlmetadata+xml").send(metadata);
   });
   r.get("/saml/sso", (req, res) => handleSso(ctx, req, res));
