@@ -114,7 +114,7 @@ export class AuditLog {
   }
 
   /** Appends the event and returns its ID (a reference a user can quote; for a counted rejection, its kind's row). */
-  record(e: AuditEvent): number {
+  async record(e: AuditEvent): Promise<number> {
     const now = this.#clock.now();
     this.#summarise(this.#sampler.roll(now), now);
     const admitted = this.#sampler.admit(e);
@@ -125,7 +125,7 @@ export class AuditLog {
   }
 
   /** Writes what the sampler has counted and not yet summarised (on shutdown, or by the sweeper). */
-  flush(): void {
+  async flush(): Promise<void> {
     const now = this.#clock.now();
     this.#summarise(this.#sampler.roll(now) ?? this.#sampler.drain(), now);
   }
@@ -151,17 +151,17 @@ export class AuditLog {
   }
 
   /** A user's recent sign-ins (to Gatehouse and to apps), refusals and failed second steps, most recent first, for their own account page. */
-  signInsOf(userId: string, limit = 10) {
+  async signInsOf(userId: string, limit = 10) {
     return this.#signIns.all({ userId, limit });
   }
 
   /** Whether this user completed a sign-in from this address before (within the audit's retention). */
-  signedInFrom(userId: string, ip: string): boolean {
+  async signedInFrom(userId: string, ip: string): Promise<boolean> {
     return this.#signedInFrom.get({ userId, ip }) !== undefined;
   }
 
   /** Most recent first. */
-  recent(limit = 100): StoredAuditEvent[] {
+  async recent(limit = 100): Promise<StoredAuditEvent[]> {
     return this.#recent.all(limit).map((r: Record<string, unknown>) => ({ ...r, detail: r.detail ? (JSON.parse(r.detail as string) as Record<string, unknown>) : null }) as StoredAuditEvent);
   }
 }

@@ -38,26 +38,26 @@ export class AccountFailureRepository {
     this.#reserve = (key: string, now: number, allowed: (f: FailureCount | undefined) => boolean) => reserve.immediate(key, now, allowed);
   }
 
-  get(key: string): FailureCount | undefined {
+  async get(key: string): Promise<FailureCount | undefined> {
     return this.#get.get(key);
   }
 
   /** Counts a try as a failure in advance when `allowed` says the count so far permits one. */
-  reserve(key: string, now: number, allowed: (f: FailureCount | undefined) => boolean): { allowed: boolean; before: FailureCount | undefined } {
+  async reserve(key: string, now: number, allowed: (f: FailureCount | undefined) => boolean): Promise<{ allowed: boolean; before: FailureCount | undefined }> {
     return this.#reserve(key, now, allowed);
   }
 
-  reset(key: string): void {
+  async reset(key: string): Promise<void> {
     this.#reset.run(key);
   }
 
   /** Gives back one reserved try whose secret was never checked. */
-  giveBack(key: string): void {
+  async giveBack(key: string): Promise<void> {
     this.#giveBack.run(key);
   }
 
   /** Forgets every key that starts with this prefix (an administrator's unlock). */
-  resetPrefix(prefix: string): void {
+  async resetPrefix(prefix: string): Promise<void> {
     this.#resetLike.run(`${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   }
 }

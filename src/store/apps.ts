@@ -98,7 +98,7 @@ export class AppRepository {
     this.#remove = db.prepare<[string]>("DELETE FROM apps WHERE id = ?");
   }
 
-  add(a: NewApp, now: number): App {
+  async add(a: NewApp, now: number): Promise<App> {
     const id = `app_${randomBytes(5).toString("hex")}`;
     try {
       this.#insert.run({
@@ -121,29 +121,29 @@ export class AppRepository {
       if ((e as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") throw new DuplicateAppError(`an app with entity ID ${a.entityId} is already registered`);
       throw e;
     }
-    return this.byId(id) as App;
+    return (await this.byId(id)) as App;
   }
 
-  byId(id: string): App | undefined {
+  async byId(id: string): Promise<App | undefined> {
     const r = this.#byId.get(id);
     return r && toApp(r);
   }
 
-  byEntityId(entityId: string): App | undefined {
+  async byEntityId(entityId: string): Promise<App | undefined> {
     const r = this.#byEntityId.get(entityId);
     return r && toApp(r);
   }
 
-  builtin(name: string): App | undefined {
+  async builtin(name: string): Promise<App | undefined> {
     const r = this.#byBuiltin.get(name);
     return r && toApp(r);
   }
 
-  list(): App[] {
+  async list(): Promise<App[]> {
     return this.#all.all().map(toApp);
   }
 
-  remove(id: string): boolean {
+  async remove(id: string): Promise<boolean> {
     return this.#remove.run(id).changes === 1;
   }
 }

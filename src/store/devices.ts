@@ -81,38 +81,38 @@ export class DeviceRepository {
   }
 
   /** Registers the device unless the user already has `limit` (null: no limit); undefined when full. */
-  addUnderLimit(d: NewDevice, limit: number | null): Device | undefined {
+  async addUnderLimit(d: NewDevice, limit: number | null): Promise<Device | undefined> {
     const changes = this.#addUnder.run({ ...d, mobile: d.mobile === null ? null : d.mobile ? 1 : 0, limit }).changes;
-    return changes === 1 ? this.byId(d.id) : undefined;
+    return changes === 1 ? await this.byId(d.id) : undefined;
   }
 
-  untrustAll(userId: string): number {
+  async untrustAll(userId: string): Promise<number> {
     return this.#untrustAll.run(userId).changes;
   }
 
-  byId(id: string): Device | undefined {
+  async byId(id: string): Promise<Device | undefined> {
     const r = this.#byId.get(id);
     return r && toDevice(r);
   }
 
   /** The current token's hash and the one before the last rotation; kept out of Device on purpose. */
-  hashesOf(id: string): { current: string; previous: string | null } | undefined {
+  async hashesOf(id: string): Promise<{ current: string; previous: string | null } | undefined> {
     return this.#hashes.get(id);
   }
 
-  forUser(userId: string): Device[] {
+  async forUser(userId: string): Promise<Device[]> {
     return this.#forUser.all(userId).map(toDevice);
   }
 
-  rotate(id: string, fromHash: string, toHash: string, ip: string, now: number): boolean {
+  async rotate(id: string, fromHash: string, toHash: string, ip: string, now: number): Promise<boolean> {
     return this.#rotate.run({ id, from: fromHash, to: toHash, ip, now }).changes === 1;
   }
 
-  setTrust(id: string, userId: string, until: number | null): boolean {
+  async setTrust(id: string, userId: string, until: number | null): Promise<boolean> {
     return this.#trust.run({ id, userId, until }).changes === 1;
   }
 
-  revoke(id: string, userId: string, now: number): boolean {
+  async revoke(id: string, userId: string, now: number): Promise<boolean> {
     return this.#revoke.run({ id, userId, now }).changes === 1;
   }
 }

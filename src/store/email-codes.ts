@@ -61,8 +61,8 @@ export class EmailCodeRepository {
     const reserve = db.transaction((code: Omit<EmailCode, "attempts" | "usedAt">, since: number, allowed: (h: SendHistory) => boolean): boolean => {
       const history: SendHistory = {
         lastCreatedAt: this.#lastCreated.get(code)?.createdAt ?? null,
-        userSince: this.countSince(code.userId, since),
-        ipSince: this.countSinceByIp(code.ip, since),
+        userSince: this.#countSince.get({ userId: code.userId, since })?.n ?? 0,
+        ipSince: this.#countSinceByIp.get({ ip: code.ip, since })?.n ?? 0,
       };
       if (!allowed(history)) return false;
       this.#insert.run(code);
@@ -72,40 +72,40 @@ export class EmailCodeRepository {
   }
 
   /** Stores the code unsent if `allowed` accepts the send history since `since`; false when refused. */
-  reserve(code: Omit<EmailCode, "attempts" | "usedAt">, since: number, allowed: (h: SendHistory) => boolean): boolean {
+  async reserve(code: Omit<EmailCode, "attempts" | "usedAt">, since: number, allowed: (h: SendHistory) => boolean): Promise<boolean> {
     return this.#reserve(code, since, allowed);
   }
 
   /** The mail went out: the code becomes the one to type, and older ones for its purpose stop working. */
-  activate(code: Pick<EmailCode, "id" | "userId" | "purpose">, now: number): void {
+  async activate(code: Pick<EmailCode, "id" | "userId" | "purpose">, now: number): Promise<void> {
     this.#retire.run({ id: code.id, userId: code.userId, purpose: code.purpose, now });
     this.#activate.run({ id: code.id, now });
   }
 
   /** The mail could not be sent: the reservation is given back and older codes keep working. */
-  cancel(id: string): void {
+  async cancel(id: string): Promise<void> {
     this.#cancel.run(id);
   }
 
-  latest(userId: string, purpose: string): EmailCode | undefined {
+  async latest(userId: string, purpose: string): Promise<EmailCode | undefined> {
     return this.#latest.get({ userId, purpose });
   }
 
   /** Codes sent to this user since a time, whatever their purpose: the resend budget. */
-  countSince(userId: string, since: number): number {
+  async countSince(userId: string, since: number): Promise<number> {
     return this.#countSince.get({ userId, since })?.n ?? 0;
   }
 
   /** Codes sent at the request of this IP since a time, to any user. */
-  countSinceByIp(ip: string, since: number): number {
+  async countSinceByIp(ip: string, since: number): Promise<number> {
     return this.#countSinceByIp.get({ ip, since })?.n ?? 0;
   }
 
-  countAttempt(id: string): number {
+  async countAttempt(id: string): Promise<number> {
     return this.#attempt.get(id)?.attempts ?? Infinity;
   }
 
-  use(id: string, now: number): boolean {
+  async use(id: string, now: number): Promise<boolean> {
     return this.#use.run({ id, now }).changes === 1;
   }
 }

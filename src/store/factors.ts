@@ -32,21 +32,21 @@ export class TotpRepository {
     this.#remove = db.prepare<[string]>("DELETE FROM totp_factors WHERE user_id = ?");
   }
 
-  get(userId: string): TotpFactor | undefined {
+  async get(userId: string): Promise<TotpFactor | undefined> {
     return this.#get.get(userId);
   }
 
   /** Saves a confirmed seed; the step that confirmed it counts as used. */
-  save(userId: string, sealed: string, step: number, now: number): void {
+  async save(userId: string, sealed: string, step: number, now: number): Promise<void> {
     this.#save.run({ userId, sealed, step, now });
   }
 
   /** Records an accepted step; false when it (or a later one) was already used. */
-  useStep(userId: string, step: number): boolean {
+  async useStep(userId: string, step: number): Promise<boolean> {
     return this.#step.run({ userId, step }).changes === 1;
   }
 
-  remove(userId: string): boolean {
+  async remove(userId: string): Promise<boolean> {
     return this.#remove.run(userId).changes === 1;
   }
 }
@@ -74,12 +74,12 @@ export class KbaRepository {
     );
   }
 
-  get(userId: string): KbaAnswer[] {
+  async get(userId: string): Promise<KbaAnswer[]> {
     return this.#get.all(userId);
   }
 
   /** Replaces all three at once: never a mix of old and new answers. */
-  replace(userId: string, answers: readonly Omit<KbaAnswer, "slot">[]): void {
+  async replace(userId: string, answers: readonly Omit<KbaAnswer, "slot">[]): Promise<void> {
     this.#db.transaction(() => {
       this.#clear.run(userId);
       this.#clearPending.run(userId);
@@ -88,14 +88,14 @@ export class KbaRepository {
   }
 
   /** The pair of slots drawn for this account and not yet answered right, drawing one if there is none. */
-  pendingPair(userId: string, draw: () => number[]): number[] {
+  async pendingPair(userId: string, draw: () => number[]): Promise<number[]> {
     const existing = this.#pending.get(userId);
     if (existing) return JSON.parse(existing.slots) as number[];
     this.#setPending.run(userId, JSON.stringify(draw()));
     return JSON.parse((this.#pending.get(userId) as { slots: string }).slots) as number[];
   }
 
-  clearPendingPair(userId: string): void {
+  async clearPendingPair(userId: string): Promise<void> {
     this.#clearPending.run(userId);
   }
 }

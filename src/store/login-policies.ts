@@ -46,18 +46,18 @@ export class LoginPolicyRepository {
   }
 
   /** The app's own login policy, else the default, else the built-in one. A null app is Gatehouse itself. */
-  forApp(appId: string | null): LoginPolicy {
+  async forApp(appId: string | null): Promise<LoginPolicy> {
     const own = appId ? this.#byScope.get(appId) : undefined;
     const row = own ?? this.#byScope.get("default");
     return row ? toLoginPolicy(row) : builtinLoginPolicy;
   }
 
-  assign(scope: string, policyName: string, mode: PolicyMode, now: number, factors: readonly FirstFactor[] = ["password"]): LoginPolicy {
+  async assign(scope: string, policyName: string, mode: PolicyMode, now: number, factors: readonly FirstFactor[] = ["password"]): Promise<LoginPolicy> {
     this.#upsert.run({ scope, policyName, mode, firstFactors: JSON.stringify(factors), now });
     return toLoginPolicy(this.#byScope.get(scope) as Row);
   }
 
-  list(): LoginPolicy[] {
+  async list(): Promise<LoginPolicy[]> {
     return this.#all.all().map(toLoginPolicy);
   }
 }

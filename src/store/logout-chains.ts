@@ -57,16 +57,16 @@ export class LogoutChainRepository {
     this.#remove = db.prepare<[string]>("DELETE FROM logout_chains WHERE id = ?");
   }
 
-  save(c: LogoutChain): void {
+  async save(c: LogoutChain): Promise<void> {
     this.#save.run({ ...c, pending: JSON.stringify(c.pending) });
   }
 
-  byCurrentRequest(requestId: string, now: number): LogoutChain | undefined {
+  async byCurrentRequest(requestId: string, now: number): Promise<LogoutChain | undefined> {
     const r = this.#byRequest.get(requestId, now);
     return r && toChain(r);
   }
 
-  remove(id: string): void {
+  async remove(id: string): Promise<void> {
     this.#remove.run(id);
   }
 }

@@ -76,21 +76,21 @@ export class SessionRepository {
     );
   }
 
-  add(s: Session): void {
+  async add(s: Session): Promise<void> {
     this.#insert.run(s);
   }
 
   /** The session if it is neither ended, past its absolute lifetime, nor idle too long. */
-  live(idHash: string, now: number, idleMs: number): Session | undefined {
+  async live(idHash: string, now: number, idleMs: number): Promise<Session | undefined> {
     const r = this.#live.get(idHash, now, now - idleMs);
     return r && toSession(r);
   }
 
-  touch(idHash: string, now: number): void {
+  async touch(idHash: string, now: number): Promise<void> {
     this.#touch.run(now, idHash);
   }
 
-  end(idHash: string, now: number): boolean {
+  async end(idHash: string, now: number): Promise<boolean> {
     return this.#end.run(now, idHash).changes === 1;
   }
 
@@ -98,17 +98,17 @@ export class SessionRepository {
    * Records a sign-in to the app in this session and returns the SessionIndex to assert: the
    * one the pair already has, or `a.sessionIndex` on the first sign-in.
    */
-  addApp(sessionHash: string, a: SessionApp): string {
+  async addApp(sessionHash: string, a: SessionApp): Promise<string> {
     const row = this.#addApp.get({ sessionHash, ...a });
     if (!row) throw new Error("session_apps upsert returned no row");
     return row.sessionIndex;
   }
 
-  apps(sessionHash: string): SessionApp[] {
+  async apps(sessionHash: string): Promise<SessionApp[]> {
     return this.#apps.all(sessionHash);
   }
 
-  bySessionIndex(sessionIndex: string): { sessionHash: string; appId: string; nameId: string } | undefined {
+  async bySessionIndex(sessionIndex: string): Promise<{ sessionHash: string; appId: string; nameId: string } | undefined> {
     return this.#bySessionIndex.get(sessionIndex);
   }
 }

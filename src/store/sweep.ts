@@ -86,7 +86,7 @@ export class StoreSweep {
    * One pass: every purge removes at most `batch` rows. Returns the rows removed per table and
    * whether any purge filled its batch (then call again, after letting requests through).
    */
-  pass(now: number, l: Lifetimes, batch: number): { removed: SweepCounts; more: boolean } {
+  async pass(now: number, l: Lifetimes, batch: number): Promise<{ removed: SweepCounts; more: boolean }> {
     const params = {
       now,
       batch,

@@ -117,51 +117,51 @@ export class TransactionRepository {
     this.#attempt = db.prepare<[string], { attempts: number }>("UPDATE transactions SET attempts = attempts + 1 WHERE id = ? AND state = 'started' RETURNING attempts");
   }
 
-  add(t: NewTransaction): void {
+  async add(t: NewTransaction): Promise<void> {
     this.#insert.run({ ...t, stepUp: t.stepUp ? 1 : 0 });
   }
 
-  byId(id: string): Transaction | undefined {
+  async byId(id: string): Promise<Transaction | undefined> {
     const r = this.#byId.get(id);
     return r && toTx(r);
   }
 
   /** started → identified, bound to the user from now on; undefined when another request got there first. */
-  identify(id: string, userId: string): Transaction | undefined {
+  async identify(id: string, userId: string): Promise<Transaction | undefined> {
     return maybe(this.#identify.get({ id, userId }));
   }
 
   /** identified → challenging, or a change of the open challenge (`from: "challenging"`). */
-  setChallenge(id: string, userId: string, challenge: ChallengeState, from: "identified" | "challenging"): Transaction | undefined {
+  async setChallenge(id: string, userId: string, challenge: ChallengeState, from: "identified" | "challenging"): Promise<Transaction | undefined> {
     return maybe(this.#challenge.get({ id, userId, challenge: JSON.stringify(challenge), from }));
   }
 
   /** Counts one try of a method in the open challenge; the stored row after it. */
-  spendTry(id: string, userId: string, method: string): Transaction | undefined {
+  async spendTry(id: string, userId: string, method: string): Promise<Transaction | undefined> {
     return maybe(this.#spendTry.get({ id, userId, path: `$.tries."${method.replace(/[^a-z-]/g, "")}"` }));
   }
 
-  markPassed(id: string, userId: string, method: string): Transaction | undefined {
+  async markPassed(id: string, userId: string, method: string): Promise<Transaction | undefined> {
     return maybe(this.#passed.get({ id, userId, method }));
   }
 
   /** identified (the policy allowed) or challenging with a method passed → passed. */
-  pass(id: string, userId: string): Transaction | undefined {
+  async pass(id: string, userId: string): Promise<Transaction | undefined> {
     return maybe(this.#pass.get({ id, userId }));
   }
 
   /** passed → completed, once. */
-  complete(id: string, userId: string, now: number): Transaction | undefined {
+  async complete(id: string, userId: string, now: number): Promise<Transaction | undefined> {
     return maybe(this.#complete.get({ id, userId, now }));
   }
 
   /** Any open state → denied; false if the transaction had already ended. */
-  deny(id: string, now: number): boolean {
+  async deny(id: string, now: number): Promise<boolean> {
     return this.#deny.run({ id, now }).changes === 1;
   }
 
   /** Counts a password try while the transaction still waits for one; 0 when it no longer does. */
-  countAttempt(id: string): number {
+  async countAttempt(id: string): Promise<number> {
     return this.#attempt.get(id)?.attempts ?? 0;
   }
 }
@@ -177,7 +177,7 @@ export class SeenRequestRepository {
   }
 
   /** Records the ID; false if it was already there (a replay). */
-  remember(appId: string, requestId: string, expiresAt: number): boolean {
+  async remember(appId: string, requestId: string, expiresAt: number): Promise<boolean> {
     return this.#insert.run(appId, requestId, expiresAt).changes === 1;
   }
 }

@@ -71,11 +71,11 @@ export class UserRepository {
   }
 
   /** Sets (or clears) the alternate email: only ever called once a code sent to it came back. */
-  setAltEmail(id: string, altEmail: string | null, now: number): void {
+  async setAltEmail(id: string, altEmail: string | null, now: number): Promise<void> {
     this.#setAltEmail.run({ id, altEmail, now });
   }
 
-  add(u: NewUser, now: number): User {
+  async add(u: NewUser, now: number): Promise<User> {
     const id = randomUUID();
     try {
       this.#insert.run({
@@ -93,25 +93,25 @@ export class UserRepository {
       if ((e as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") throw new DuplicateUserError("a user with that username or email already exists");
       throw e;
     }
-    return this.byId(id) as User;
+    return (await this.byId(id)) as User;
   }
 
-  byId(id: string): User | undefined {
+  async byId(id: string): Promise<User | undefined> {
     const r = this.#byId.get(id);
     return r && toUser(r);
   }
 
   /** Finds a user by username or email. */
-  byLogin(login: string): User | undefined {
+  async byLogin(login: string): Promise<User | undefined> {
     const r = this.#byLogin.get({ login });
     return r && toUser(r);
   }
 
-  list(): User[] {
+  async list(): Promise<User[]> {
     return this.#all.all().map(toUser);
   }
 
-  count(): number {
+  async count(): Promise<number> {
     return this.#count.get()?.n ?? 0;
   }
 }
