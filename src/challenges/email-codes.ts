@@ -45,8 +45,8 @@ export class EmailCodes {
   }
 
   /** A live code for this purpose (sent, unused, unexpired, tries left). */
-  live(userId: string, purpose: string, now: number): boolean {
-    const c = this.#repo.latest(userId, purpose);
+  async live(userId: string, purpose: string, now: number): Promise<boolean> {
+    const c = await this.#repo.latest(userId, purpose);
     return !!c && c.usedAt === null && c.expiresAt > now && c.attempts < codeLimits.maxTries;
   }
 
@@ -60,7 +60,7 @@ export class EmailCodes {
     const code = String(randomInt(0, 1_000_000)).padStart(6, "0");
     const row = { id, userId, purpose, address, ip, codeHash: this.#hash(id, code), createdAt: now, expiresAt: now + this.#ttlMs };
     let refusal: SendResult = { sent: true };
-    const reserved = this.#repo.reserve(row, now - 3_600_000, (h) => {
+    const reserved = await this.#repo.reserve(row, now - 3_600_000, (h) => {
       if (h.lastCreatedAt !== null && now - h.lastCreatedAt < codeLimits.resendGapMs) refusal = { sent: false, reason: "a code was sent less than a minute ago", retryAfterMs: h.lastCreatedAt + codeLimits.resendGapMs - now };
       else if (h.userSince >= codeLimits.perHour) refusal = { sent: false, reason: `${codeLimits.perHour} codes sent in the last hour`, retryAfterMs: 3_600_000 };
       else if (h.ipSince >= codeLimits.perIpPerHour) refusal = { sent: false, reason: `${codeLimits.perIpPerHour} codes sent for this IP in the last hour`, retryAfterMs: 3_600_000 };
@@ -71,26 +71,26 @@ export class EmailCodes {
     try {
       await this.#mailer.send({ ...compose(code), userId });
     } catch (e) {
-      this.#repo.cancel(id);
+      await this.#repo.cancel(id);
       throw e;
     }
-    this.#repo.activate(row, now);
+    await this.#repo.activate(row, now);
     return { sent: true };
   }
 
-  check(userId: string, purpose: string, code: string, now: number): CheckResult {
-    const c = this.#repo.latest(userId, purpose);
+  async check(userId: string, purpose: string, code: string, now: number): Promise<CheckResult> {
+    const c = await this.#repo.latest(userId, purpose);
     if (!c || c.usedAt !== null) return "none";
     if (c.expiresAt <= now) return "expired";
     // The try is counted before the comparison: parallel guesses each spend one.
-    if (this.#repo.countAttempt(c.id) > codeLimits.maxTries) return "too-many-tries";
+    if ((await this.#repo.countAttempt(c.id)) > codeLimits.maxTries) return "too-many-tries";
     const typed = code.replace(/\s+/g, "");
     if (!/^[0-9]{6}$/.test(typed) || !safeEqual(this.#hash(c.id, typed), c.codeHash)) return "wrong";
-    return this.#repo.use(c.id, now) ? "ok" : "none";
+    return (await this.#repo.use(c.id, now)) ? "ok" : "none";
   }
 
   /** The address the latest code for this purpose went to (for confirming an address). */
-  addressOf(userId: string, purpose: string): string | undefined {
-    return this.#repo.latest(userId, purpose)?.address;
+  async addressOf(userId: string, purpose: string): Promise<string | undefined> {
+    return (await this.#repo.latest(userId, purpose))?.address;
   }
 }

@@ -26,14 +26,14 @@ export class EmailOtpChallenge implements Challenge {
     this.#codes = codes;
   }
 
-  enrolled(user: User): boolean {
-    return user.altEmail !== null;
+  enrolled(user: User): Promise<boolean> {
+    return Promise.resolve(user.altEmail !== null);
   }
 
   async begin(ctx: ChallengeContext) {
     let notice: string | null = null;
     const address = ctx.user.altEmail ?? "";
-    if (!this.#codes.live(ctx.user.id, purposeOf(ctx.transactionId), ctx.now)) {
+    if (!(await this.#codes.live(ctx.user.id, purposeOf(ctx.transactionId), ctx.now))) {
       const sent = await this.send(ctx);
       notice = sent.sent ? `We sent a code to ${maskAddress(address)}.` : `A code could not be sent yet (${sent.reason}). Use the last code we sent, or try again later.`;
     } else notice = `We sent a code to ${maskAddress(address)}.`;
@@ -56,8 +56,8 @@ export class EmailOtpChallenge implements Challenge {
     return this.#codes.send(ctx.user.id, purposeOf(ctx.transactionId), address, ctx.ip, ctx.now, (code) => mailTemplates.signInCode(address, code, this.#codes.minutes));
   }
 
-  verify(ctx: ChallengeContext, form: Record<string, string>): Promise<Verdict> {
-    const result = this.#codes.check(ctx.user.id, purposeOf(ctx.transactionId), form.code ?? "", ctx.now);
-    return Promise.resolve(result === "ok" ? { ok: true } : { ok: false, reason: `email code ${result}`, message: messages[result] });
+  async verify(ctx: ChallengeContext, form: Record<string, string>): Promise<Verdict> {
+    const result = await this.#codes.check(ctx.user.id, purposeOf(ctx.transactionId), form.code ?? "", ctx.now);
+    return result === "ok" ? { ok: true } : { ok: false, reason: `email code ${result}`, message: messages[result] };
   }
 }

@@ -35,12 +35,12 @@ export class KbaChallenge implements Challenge {
     this.#enabled = enabled;
   }
 
-  enrolled(user: User): boolean {
-    return this.#enabled && this.#repo.get(user.id).length === kbaLimits.questions;
+  async enrolled(user: User): Promise<boolean> {
+    return this.#enabled && (await this.#repo.get(user.id)).length === kbaLimits.questions;
   }
 
-  begin(ctx: ChallengeContext) {
-    const answers = this.#repo.get(ctx.user.id);
+  async begin(ctx: ChallengeContext) {
+    const answers = await this.#repo.get(ctx.user.id);
     // The pair is drawn once per account and kept until answered right: neither reloading nor
     // starting another sign-in offers an easier pair.
     const draw = (): number[] => {
@@ -49,20 +49,20 @@ export class KbaChallenge implements Challenge {
       while (picked.length < kbaLimits.asked && all.length) picked.push(all.splice(randomInt(all.length), 1)[0] as number);
       return picked.sort((a, b) => a - b);
     };
-    let slots = this.#repo.pendingPair(ctx.user.id, draw);
+    let slots = await this.#repo.pendingPair(ctx.user.id, draw);
     if (slots.some((s) => !answers.some((a) => a.slot === s))) {
-      this.#repo.clearPendingPair(ctx.user.id);
-      slots = this.#repo.pendingPair(ctx.user.id, draw);
+      await this.#repo.clearPendingPair(ctx.user.id);
+      slots = await this.#repo.pendingPair(ctx.user.id, draw);
     }
     const fields = slots.map((slot, i) => ({ name: `answer${i}`, label: answers.find((a) => a.slot === slot)?.question ?? "", autocomplete: "off", maxlength: kbaLimits.maxAnswer }));
-    return Promise.resolve({
+    return {
       state: { ...ctx.state, kbaSlots: slots },
       prompt: { method: this.id, heading: "Answer your security questions", instructions: "Answer both questions as you did when you set them up. Case and extra spaces do not matter.", fields, canResend: false, notice: null },
-    });
+    };
   }
 
   async verify(ctx: ChallengeContext, form: Record<string, string>): Promise<Verdict> {
-    const answers = this.#repo.get(ctx.user.id);
+    const answers = await this.#repo.get(ctx.user.id);
     const slots = ctx.state.kbaSlots;
     if (!slots || slots.length !== kbaLimits.asked) return { ok: false, reason: "KBA questions were not asked in this transaction", message: "Please answer the questions shown." };
     // Both answers are always checked, so the time taken does not tell which one was wrong.
@@ -74,7 +74,7 @@ export class KbaChallenge implements Challenge {
     );
     const right = results.filter(Boolean).length;
     if (right === kbaLimits.asked) {
-      this.#repo.clearPendingPair(ctx.user.id);
+      await this.#repo.clearPendingPair(ctx.user.id);
       return { ok: true };
     }
     return { ok: false, reason: `KBA: ${right} of ${kbaLimits.asked} answers right`, message: "Those answers do not match the ones you set up." };
@@ -94,5 +94,5 @@ export async function setKba(repo: KbaRepository, user: User, items: readonly { 
   const known = [user.username, user.email, user.email.split("@")[0] ?? "", user.firstName, user.lastName, `${user.firstName} ${user.lastName}`].map(normaliseAnswer).filter((k) => k.length > 0);
   if (answers.some((a) => known.includes(a))) throw new KbaSetupError("An answer must not be your username, email or name.");
   const hashed = await Promise.all(answers.map((a) => hashSecret(a)));
-  repo.replace(user.id, questions.map((question, i) => ({ question, answerHash: hashed[i] as string })));
+  await repo.replace(user.id, questions.map((question, i) => ({ question, answerHash: hashed[i] as string })));
 }

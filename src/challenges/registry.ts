@@ -29,12 +29,14 @@ export class Challenges {
   }
 
   /** The methods this user has set up, in Gatehouse's order. */
-  enrolled(user: User): MethodId[] {
-    return [...this.#byId.values()].filter((m) => m.enrolled(user)).map((m) => m.id);
+  async enrolled(user: User): Promise<MethodId[]> {
+    const methods = [...this.#byId.values()];
+    const has = await Promise.all(methods.map((m) => m.enrolled(user)));
+    return methods.filter((_, i) => has[i]).map((m) => m.id);
   }
 
   /** The strongest method this user has set up: what a re-authentication asks for. */
-  strongest(user: User): MethodId | null {
-    return strongestOf(this.enrolled(user));
+  async strongest(user: User): Promise<MethodId | null> {
+    return strongestOf(await this.enrolled(user));
   }
 }

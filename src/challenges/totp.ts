@@ -33,8 +33,8 @@ export class TotpChallenge implements Challenge {
     this.#box = box;
   }
 
-  enrolled(user: User): boolean {
-    return !!this.#repo.get(user.id)?.confirmedAt;
+  async enrolled(user: User): Promise<boolean> {
+    return !!(await this.#repo.get(user.id))?.confirmedAt;
   }
 
   begin(ctx: ChallengeContext) {
@@ -52,7 +52,7 @@ export class TotpChallenge implements Challenge {
   }
 
   async verify(ctx: ChallengeContext, form: Record<string, string>): Promise<Verdict> {
-    const factor = this.#repo.get(ctx.user.id);
+    const factor = await this.#repo.get(ctx.user.id);
     const secret = factor?.confirmedAt ? this.#box.open(factor.secretSealed, sealContext(ctx.user.id)) : null;
     if (!factor || !secret) return { ok: false, reason: "no usable TOTP factor", message: "This verification method is not available for your account." };
     const step = await check(secret, form.code ?? "", ctx.now, null);
@@ -61,7 +61,7 @@ export class TotpChallenge implements Challenge {
     // is called what it is, so the user waits for the next one instead of doubting the app.
     const used = { ok: false as const, reason: "TOTP code already used", message: "That code was right, but it was already used. Wait for the next code in your app." };
     if (factor.lastStep !== null && step <= factor.lastStep) return used;
-    if (!this.#repo.useStep(ctx.user.id, step)) return used;
+    if (!(await this.#repo.useStep(ctx.user.id, step))) return used;
     return { ok: true };
   }
 }
@@ -95,11 +95,11 @@ export class TotpEnrolment {
     if (expiresAt < now) return "expired";
     const step = await check(secret, code, now, null);
     if (step === null) return "wrong";
-    this.#repo.save(user.id, this.#box.seal(secret, sealContext(user.id)), step, now);
+    await this.#repo.save(user.id, this.#box.seal(secret, sealContext(user.id)), step, now);
     return "saved";
   }
 
-  remove(user: User): boolean {
+  remove(user: User): Promise<boolean> {
     return this.#repo.remove(user.id);
   }
 }

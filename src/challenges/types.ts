@@ -34,7 +34,7 @@ export interface Challenge {
   readonly label: string; // for users: what they will be asked for
   /** Only a real second factor (something you have) counts as multi-factor (NIST SP 800-63B). */
   readonly multiFactor: boolean;
-  enrolled(user: User): boolean;
+  enrolled(user: User): Promise<boolean>;
   /** The prompt; may update the transaction's challenge state (returned) and send mail. */
   begin(ctx: ChallengeContext): Promise<{ prompt: Prompt; state: ChallengeState }>;
   verify(ctx: ChallengeContext, form: Record<string, string>): Promise<Verdict>;
