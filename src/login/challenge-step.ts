@@ -61,7 +61,7 @@ export class ChallengeStep {
   }
 
   /** Hands a transaction over to the challenge the policy asked for. */
-  open(req: Request, res: Response, tx: Transaction, user: User, outcome: Extract<GateOutcome, { kind: "challenge" }>, firstFactorNow: boolean): void {
+  async open(req: Request, res: Response, tx: Transaction, user: User, outcome: Extract<GateOutcome, { kind: "challenge" }>, firstFactorNow: boolean): Promise<void> {
     const state: ChallengeState = {
       methods: outcome.methods,
       chosen: outcome.methods.length === 1 ? (outcome.methods[0] as string) : null,
@@ -71,15 +71,15 @@ export class ChallengeStep {
       firstFactorNow,
       tries: {},
     };
-    this.#d.transactions.openChallenge(tx, state);
-    this.#d.audit.record({ type: "challenge.started", outcome: "info", userId: user.id, username: user.username, appId: tx.appId, ip: clientIp(req), transactionId: tx.id, detail: { methods: outcome.methods, decision: outcome.reference } });
+    await this.#d.transactions.openChallenge(tx, state);
+    await this.#d.audit.record({ type: "challenge.started", outcome: "info", userId: user.id, username: user.username, appId: tx.appId, ip: clientIp(req), transactionId: tx.id, detail: { methods: outcome.methods, decision: outcome.reference } });
     res.redirect(303, `/login/challenge?tx=${encodeURIComponent(tx.id)}`);
   }
 
   router(): express.Router {
     const r = express.Router();
     r.get("/login/challenge", async (req, res) => {
-      const { tx, user, state } = this.#load(req, req.query.tx);
+      const { tx, user, state } = await this.#load(req, req.query.tx);
       // After a resend (POST, then redirect here, so a reload never mails again).
       const extra = req.query.sent === "1" ? { notice: "We sent a new code. Earlier codes no longer work." } : {};
       // "Use another way": back to the list, keeping everything else (the KBA pair stays fixed).
@@ -87,37 +87,37 @@ export class ChallengeStep {
     });
     r.post("/login/challenge/choose", async (req, res) => {
       const form = parse(chooseForm, req.body);
-      const { tx, user, state } = this.#load(req, form.tx);
+      const { tx, user, state } = await this.#load(req, form.tx);
       this.#d.csrf.check(req, "challenge", tx.id, form.csrf);
       if (!state.methods.includes(form.method)) throw new GatehouseError("bad_request", `method ${form.method} not offered`);
-      const moved = this.#d.transactions.updateChallenge(tx, { ...state, chosen: form.method });
+      const moved = await this.#d.transactions.updateChallenge(tx, { ...state, chosen: form.method });
       await this.#show(req, res, moved, user, moved.challenge ?? state, {});
     });
     r.post("/login/challenge/resend", async (req, res) => {
       const form = parse(base, req.body);
-      const { tx, user, state } = this.#load(req, form.tx);
+      const { tx, user, state } = await this.#load(req, form.tx);
       this.#d.csrf.check(req, "challenge", tx.id, form.csrf);
       const method = this.#d.challenges.get("email-otp") as EmailOtpChallenge | undefined;
       if (state.chosen !== "email-otp" || !method) throw new GatehouseError("bad_request", "resend without an email challenge");
       const sent = await method.send(this.#ctx(req, tx, user, state));
       const ip = clientIp(req);
-      this.#d.audit.record({ type: sent.sent ? "challenge.code_sent" : "challenge.throttled", outcome: sent.sent ? "info" : "failure", userId: user.id, username: user.username, appId: tx.appId, ip, transactionId: tx.id, reason: sent.sent ? "resend" : sent.reason });
+      await this.#d.audit.record({ type: sent.sent ? "challenge.code_sent" : "challenge.throttled", outcome: sent.sent ? "info" : "failure", userId: user.id, username: user.username, appId: tx.appId, ip, transactionId: tx.id, reason: sent.sent ? "resend" : sent.reason });
       if (sent.sent) return res.redirect(303, `/login/challenge?tx=${encodeURIComponent(tx.id)}&sent=1`);
       if (Number.isFinite(sent.retryAfterMs)) res.set("Retry-After", String(Math.ceil(sent.retryAfterMs / 1000)));
       await this.#show(req, res, tx, user, state, { error: `No new code yet: ${sent.reason}. ${waitText(sent.retryAfterMs)} Until then, use the last code we sent.`, quiet: true }, 429);
     });
     r.post("/login/challenge", async (req, res) => {
       const form = parse(answerForm, req.body);
-      const { tx, user, state } = this.#load(req, form.tx);
+      const { tx, user, state } = await this.#load(req, form.tx);
       this.#d.csrf.check(req, "challenge", tx.id, form.csrf);
       await this.#verify(req, res, tx, user, state, form);
     });
     return r;
   }
 
-  #load(req: Request, txId: unknown): { tx: Transaction; user: User; state: ChallengeState } {
-    const tx = this.#d.transactions.open(req, txId);
-    const user = tx.userId ? this.#d.users.byId(tx.userId) : undefined;
+  async #load(req: Request, txId: unknown): Promise<{ tx: Transaction; user: User; state: ChallengeState }> {
+    const tx = await this.#d.transactions.open(req, txId);
+    const user = tx.userId ? await this.#d.users.byId(tx.userId) : undefined;
     if (tx.state !== "challenging" || !tx.challenge || !user || user.status !== "active") throw new GatehouseError("transaction_not_found", `transaction in state ${tx.state}, not challenging`);
     return { tx, user, state: tx.challenge };
   }
@@ -138,7 +138,7 @@ export class ChallengeStep {
     }
     const method = this.#method(state.chosen);
     const { prompt, state: next } = await method.begin(this.#ctx(req, tx, user, state));
-    if (JSON.stringify(next) !== JSON.stringify(state)) this.#d.transactions.updateChallenge(tx, next);
+    if (JSON.stringify(next) !== JSON.stringify(state)) await this.#d.transactions.updateChallenge(tx, next);
     this.#page(res, common, prompt, next, extra, status);
   }
 
@@ -163,25 +163,25 @@ export class ChallengeStep {
     const audit = { userId: user.id, username: user.username, appId: tx.appId, ip, transactionId: tx.id };
     if (form.method !== state.chosen) throw new GatehouseError("bad_request", `answer for ${form.method}, but ${state.chosen ?? "none"} was asked`);
     const method = this.#method(state.chosen);
-    const spent = this.#d.transactions.spendTry(tx, method.id);
+    const spent = await this.#d.transactions.spendTry(tx, method.id);
     const tries = spent.challenge?.tries[method.id] ?? Infinity;
     if (tries > maxTriesPerMethodPerTransaction) {
       // The tries are used up by answers still being checked; the last of them decides whether the transaction ends.
-      this.#d.audit.record({ type: "challenge.throttled", outcome: "failure", ...audit, reason: `more than ${maxTriesPerMethodPerTransaction} answers for ${method.id} in one transaction`, detail: { method: method.id } });
+      await this.#d.audit.record({ type: "challenge.throttled", outcome: "failure", ...audit, reason: `more than ${maxTriesPerMethodPerTransaction} answers for ${method.id} in one transaction`, detail: { method: method.id } });
       throw Object.assign(new GatehouseError("challenge_throttled", "challenge tries per transaction"), { audited: true });
     }
     const key = challengeKey(user.id, method.id);
     const verdict0 = await this.#d.throttle.reserve(key, ip, { limits: method.id === "kba" ? kbaLimits : accountLimits });
     if (!verdict0.allowed) {
-      this.#d.audit.record({ type: "challenge.throttled", outcome: "failure", ...audit, reason: verdict0.reason, detail: { method: method.id } });
+      await this.#d.audit.record({ type: "challenge.throttled", outcome: "failure", ...audit, reason: verdict0.reason, detail: { method: method.id } });
       if (Number.isFinite(verdict0.retryAfterMs)) res.set("Retry-After", String(Math.ceil(verdict0.retryAfterMs / 1000)));
       return this.#show(req, res, spent, user, spent.challenge ?? state, { error: catalogue.challenge_throttled.message }, 429);
     }
     const answer: Record<string, string> = { code: form.code ?? "", answer0: form.answer0 ?? "", answer1: form.answer1 ?? "" };
     const verdict = await unlessBusy(verdict0.reservation, () => method.verify(this.#ctx(req, spent, user, spent.challenge ?? state), answer));
     if (!verdict.ok) {
-      const n = this.#d.throttle.failures(key);
-      this.#d.audit.record({ type: "challenge.failed", outcome: "failure", ...audit, reason: verdict.reason, detail: { method: method.id, consecutiveFailures: n, inTransaction: tries } });
+      const n = await this.#d.throttle.failures(key);
+      await this.#d.audit.record({ type: "challenge.failed", outcome: "failure", ...audit, reason: verdict.reason, detail: { method: method.id, consecutiveFailures: n, inTransaction: tries } });
       // Someone who knows the password is failing the next step: the owner should know (OWASP MFA cheat sheet).
       const triesInAll = Object.values(spent.challenge?.tries ?? {}).reduce((a, b) => a + b, 0);
       if (state.firstFactorNow && triesInAll === 1) this.#d.notices.secondStepFailed(user, method.label, ip, this.#d.clock.now());
@@ -189,16 +189,16 @@ export class ChallengeStep {
       return this.#show(req, res, spent, user, spent.challenge ?? state, { error: verdict.message }, 401);
     }
     await verdict0.reservation.succeeded();
-    const passedTx = this.#d.transactions.markPassed(spent, method.id);
-    this.#d.audit.record({ type: "challenge.passed", outcome: "success", ...audit, detail: { method: method.id, multiFactor: method.multiFactor } });
+    const passedTx = await this.#d.transactions.markPassed(spent, method.id);
+    await this.#d.audit.record({ type: "challenge.passed", outcome: "success", ...audit, detail: { method: method.id, multiFactor: method.multiFactor } });
     // Whether the policy lets "remember this device" count is decided where the sign-in completes.
     await this.#d.passed(req, res, passedTx, user, { remember: form.remember === "yes" });
   }
 
   /** The fifth wrong answer for a method ends the transaction (SECURITY.md B.6). */
-  #endTransaction(tx: Transaction, audit: { userId: string; username: string; appId: string | null; ip: string; transactionId: string }, method: string): never {
-    const ended = this.#d.transactions.deny(tx);
-    if (ended) this.#d.audit.record({ type: "login.throttled", outcome: "failure", ...audit, reason: `${maxTriesPerMethodPerTransaction} wrong answers for ${method} in one transaction` });
+  async #endTransaction(tx: Transaction, audit: { userId: string; username: string; appId: string | null; ip: string; transactionId: string }, method: string): Promise<never> {
+    const ended = await this.#d.transactions.deny(tx);
+    if (ended) await this.#d.audit.record({ type: "login.throttled", outcome: "failure", ...audit, reason: `${maxTriesPerMethodPerTransaction} wrong answers for ${method} in one transaction` });
     throw Object.assign(new GatehouseError(ended ? "login_throttled" : "transaction_not_found", "challenge tries per transaction"), { audited: ended });
   }
 }

@@ -30,8 +30,9 @@ const minLimit = (a: number | null, b: number | null): number | null => (a === n
  * one when none is assigned) and every app's own. A device is registered only under it, so a
  * device admitted under a lax policy never counts as known under a stricter one.
  */
-export function strictestDeviceLimit(policies: Pick<PolicyCatalog, "get">, loginPolicies: { forApp(appId: null): LoginPolicy; list(): LoginPolicy[] }): number | null {
-  const names = new Set([loginPolicies.forApp(null).policyName, ...loginPolicies.list().map((lp) => lp.policyName)]);
+export async function strictestDeviceLimit(policies: Pick<PolicyCatalog, "get">, loginPolicies: { forApp(appId: null): Promise<LoginPolicy>; list(): Promise<LoginPolicy[]> }): Promise<number | null> {
+  const [fallback, assigned] = await Promise.all([loginPolicies.forApp(null), loginPolicies.list()]);
+  const names = new Set([fallback.policyName, ...assigned.map((lp) => lp.policyName)]);
   let limit: number | null = null;
   // A policy that is not loaded refuses every sign-in it governs (policy-gate): no limit from it.
   for (const name of names) limit = minLimit(limit, policies.get(name)?.deviceLimit ?? null);
@@ -53,7 +54,7 @@ export class DeviceService {
   readonly #audit: AuditLog;
   readonly #notices: DeviceNotices;
   readonly #lifetimes: { deviceTrustMs: number; deviceCookieMs: number };
-  readonly #strictestLimit: () => number | null;
+  readonly #strictestLimit: () => Promise<number | null>;
 
   constructor(deps: {
     repo: DeviceRepository;
@@ -63,7 +64,7 @@ export class DeviceService {
     notices: DeviceNotices;
     lifetimes: { deviceTrustMs: number; deviceCookieMs: number };
     /** The strictest device limit any login policy in use applies (null: none). */
-    strictestLimit: () => number | null;
+    strictestLimit: () => Promise<number | null>;
   }) {
     this.#repo = deps.repo;
     this.#cookies = deps.cookies;
@@ -75,8 +76,8 @@ export class DeviceService {
   }
 
   /** This browser's registered device for this user, if it presents the current token. */
-  recognise(req: Request, user: User): Device | null {
-    const found = this.#identify(req, user);
+  async recognise(req: Request, user: User): Promise<Device | null> {
+    const found = await this.#identify(req, user);
     return found?.token === "current" ? found.device : null;
   }
 
@@ -87,15 +88,17 @@ export class DeviceService {
    * stops that device being registered a second time; it is never known to the policy, never
    * trusted, never rotated. An older replaced token gives a copy away: the device is revoked.
    */
-  #identify(req: Request, user: User): { device: Device; token: "current" | "replaced"; hash: string } | null {
+  async #identify(req: Request, user: User): Promise<{ device: Device; token: "current" | "replaced"; hash: string } | null> {
     const m = cookiePattern.exec(this.#cookies.get(req, "device") ?? "");
     if (!m) return null;
     const [, id = "", secret = ""] = m;
-    const device = this.#repo.byId(id);
+    // Hashes before the row: a rotation by another tab between the two reads then shows up as a
+    // later last-seen time (inside the grace), never as an old token with an old time (a "clone").
+    const stored = await this.#repo.hashesOf(id);
+    const device = await this.#repo.byId(id);
     // Another user's device (a shared browser, or a cookie stolen from someone else) is not this user's.
     if (!device || device.revokedAt !== null || device.userId !== user.id) return null;
     const hash = sha256(secret);
-    const stored = this.#repo.hashesOf(id);
     // Coarse binding (SECURITY.md C.3): the cookie replayed from another browser or system is not this device.
     const described = describeDevice(req.get("user-agent"), req.get("sec-ch-ua-mobile"));
     const sameKind = (device.browser === null || described.browser === device.browser) && (device.os === null || described.os === device.os);
@@ -103,17 +106,20 @@ export class DeviceService {
     if (stored?.previous && safeEqual(hash, stored.previous)) {
       const now = this.#clock.now();
       if (now - device.lastSeenAt < rotationGraceMs) return sameKind ? { device, token: "replaced", hash } : null;
-      this.#repo.revoke(device.id, user.id, now);
-      this.#audit.record({ type: "device.revoked", outcome: "failure", userId: user.id, username: user.username, ip: clientIp(req), reason: "a replaced device token was presented again (copied cookie)", detail: { deviceId: device.id } });
-      this.#notices.cloned(user, deviceName(device), now);
+      // Of several requests presenting the copy at once, the one that revokes audits and tells the owner.
+      if (await this.#repo.revoke(device.id, user.id, now)) {
+        await this.#audit.record({ type: "device.revoked", outcome: "failure", userId: user.id, username: user.username, ip: clientIp(req), reason: "a replaced device token was presented again (copied cookie)", detail: { deviceId: device.id } });
+        this.#notices.cloned(user, deviceName(device), now);
+      }
     }
     return null;
   }
 
-  facts(req: Request, user: User): DeviceFacts {
-    const device = this.recognise(req, user);
+  async facts(req: Request, user: User): Promise<DeviceFacts> {
+    const device = await this.recognise(req, user);
+    const registered = await this.#repo.forUser(user.id);
     const now = this.#clock.now();
-    return { known: device !== null, trusted: device !== null && (device.trustedUntil ?? 0) > now, registeredCount: this.#repo.forUser(user.id).length };
+    return { known: device !== null, trusted: device !== null && (device.trustedUntil ?? 0) > now, registeredCount: registered.length };
   }
 
   /**
@@ -123,63 +129,64 @@ export class DeviceService {
    * policy in use applies, so a device admitted here counts for every app. `trust` marks the
    * device trusted for the configured time.
    */
-  afterSignIn(req: Request, res: Response, user: User, opts: { limit: number | null; trust: boolean; transactionId: string }): Device | null {
-    const admitted = this.admit(req, res, user, opts);
+  async afterSignIn(req: Request, res: Response, user: User, opts: { limit: number | null; trust: boolean; transactionId: string }): Promise<Device | null> {
+    const admitted = await this.admit(req, res, user, opts);
     return "device" in admitted ? admitted.device : null;
   }
 
   /** As `afterSignIn`, saying why a device was not admitted (the console tells the user). */
-  admit(req: Request, res: Response, user: User, opts: { limit: number | null; trust: boolean; transactionId: string }): { device: Device } | { refused: "limit" | "token-replaced" | "rotated-meanwhile" } {
+  async admit(req: Request, res: Response, user: User, opts: { limit: number | null; trust: boolean; transactionId: string }): Promise<{ device: Device } | { refused: "limit" | "token-replaced" | "rotated-meanwhile" }> {
     const now = this.#clock.now();
     const ip = clientIp(req);
     const base = { userId: user.id, username: user.username, ip, transactionId: opts.transactionId };
-    const found = this.#identify(req, user);
+    const found = await this.#identify(req, user);
     if (found?.token === "replaced") {
       // Already registered, so not added again; but its holder gets neither a token nor trust.
-      this.#audit.record({ type: "device.not_registered", outcome: "info", ...base, reason: "a device token replaced less than a minute ago: not rotated, not trusted", detail: { deviceId: found.device.id } });
+      await this.#audit.record({ type: "device.not_registered", outcome: "info", ...base, reason: "a device token replaced less than a minute ago: not rotated, not trusted", detail: { deviceId: found.device.id } });
       return { refused: "token-replaced" };
     }
     const secret = randomToken(32);
     let device: Device;
     if (found) {
       // Compare-and-swap from the token this browser presented: of two requests with it, one rotates.
-      if (!this.#repo.rotate(found.device.id, found.hash, sha256(secret), ip, now)) return { refused: "rotated-meanwhile" };
+      if (!(await this.#repo.rotate(found.device.id, found.hash, sha256(secret), ip, now))) return { refused: "rotated-meanwhile" };
       device = found.device;
     } else {
-      const limit = minLimit(opts.limit, this.#strictestLimit());
+      const limit = minLimit(opts.limit, await this.#strictestLimit());
       const described = describeDevice(req.get("user-agent"), req.get("sec-ch-ua-mobile"));
-      const added = this.#repo.addUnderLimit({ id: randomToken(16), userId: user.id, tokenHash: sha256(secret), ...described, ip, now }, limit);
+      const added = await this.#repo.addUnderLimit({ id: randomToken(16), userId: user.id, tokenHash: sha256(secret), ...described, ip, now }, limit);
       if (!added) {
-        this.#audit.record({ type: "device.not_registered", outcome: "info", ...base, reason: `device limit ${String(limit)} reached`, detail: { registered: this.#repo.forUser(user.id).length, asked: opts.limit } });
+        const registered = await this.#repo.forUser(user.id);
+        await this.#audit.record({ type: "device.not_registered", outcome: "info", ...base, reason: `device limit ${String(limit)} reached`, detail: { registered: registered.length, asked: opts.limit } });
         return { refused: "limit" };
       }
       device = added;
-      this.#audit.record({ type: "device.registered", outcome: "success", ...base, detail: { deviceId: device.id, name: deviceName(device), limit } });
+      await this.#audit.record({ type: "device.registered", outcome: "success", ...base, detail: { deviceId: device.id, name: deviceName(device), limit } });
       // Told only once it is registered: a device turned away was never added to the account.
       this.#notices.newDevice(user, deviceName(device), ip, now);
     }
     this.#cookies.set(res, "device", `${device.id}.${secret}`, Math.floor(this.#lifetimes.deviceCookieMs / 1000));
-    if (opts.trust) this.trust(user, device.id, base);
-    return { device: this.#repo.byId(device.id) ?? device };
+    if (opts.trust) await this.trust(user, device.id, base);
+    return { device: (await this.#repo.byId(device.id)) ?? device };
   }
 
-  untrust(user: User, deviceId: string, ip: string): boolean {
-    const ok = this.#repo.setTrust(deviceId, user.id, null);
-    if (ok) this.#audit.record({ type: "device.untrusted", outcome: "success", userId: user.id, username: user.username, ip, detail: { deviceId } });
+  async untrust(user: User, deviceId: string, ip: string): Promise<boolean> {
+    const ok = await this.#repo.setTrust(deviceId, user.id, null);
+    if (ok) await this.#audit.record({ type: "device.untrusted", outcome: "success", userId: user.id, username: user.username, ip, detail: { deviceId } });
     return ok;
   }
 
   /** Removed by its owner: its cookie no longer counts, and it no longer takes a place under the limit. */
-  remove(user: User, deviceId: string, ip: string): boolean {
-    const ok = this.#repo.revoke(deviceId, user.id, this.#clock.now());
-    if (ok) this.#audit.record({ type: "device.revoked", outcome: "success", userId: user.id, username: user.username, ip, reason: "removed by its owner", detail: { deviceId } });
+  async remove(user: User, deviceId: string, ip: string): Promise<boolean> {
+    const ok = await this.#repo.revoke(deviceId, user.id, this.#clock.now());
+    if (ok) await this.#audit.record({ type: "device.revoked", outcome: "success", userId: user.id, username: user.username, ip, reason: "removed by its owner", detail: { deviceId } });
     return ok;
   }
 
-  trust(user: User, deviceId: string, base: { ip: string; transactionId?: string }): boolean {
+  async trust(user: User, deviceId: string, base: { ip: string; transactionId?: string }): Promise<boolean> {
     const until = this.#clock.now() + this.#lifetimes.deviceTrustMs;
-    const ok = this.#repo.setTrust(deviceId, user.id, until);
-    if (ok) this.#audit.record({ type: "device.trusted", outcome: "success", userId: user.id, username: user.username, ...base, detail: { deviceId, until: new Date(until).toISOString() } });
+    const ok = await this.#repo.setTrust(deviceId, user.id, until);
+    if (ok) await this.#audit.record({ type: "device.trusted", outcome: "success", userId: user.id, username: user.username, ...base, detail: { deviceId, until: new Date(until).toISOString() } });
     return ok;
   }
 }

@@ -72,10 +72,10 @@ export class LoginFlow {
   async start(req: Request, res: Response, input: TransactionRequest & { forceAuthn: boolean }): Promise<void> {
     const { forceAuthn, ...request } = input;
     const ip = clientIp(req);
-    const tx = this.#d.transactions.begin(req, res, request, ip);
-    const current = forceAuthn ? undefined : this.#d.sessions.current(req);
+    const tx = await this.#d.transactions.begin(req, res, request, ip);
+    const current = forceAuthn ? undefined : await this.#d.sessions.current(req);
     if (current) {
-      const identified = this.#d.transactions.identify(tx, current.user.id);
+      const identified = await this.#d.transactions.identify(tx, current.user.id);
       // A session never carries one app's approval to another: this app's policy runs now.
       await this.#decide(req, res, identified, current.user, false);
       return;
@@ -91,20 +91,20 @@ export class LoginFlow {
         // Signing in to Gatehouse itself (the app launcher, the account console).
         const returnTo = typeof req.query.return === "string" && /^\/account(\/[a-z-]*)?$/.test(req.query.return) ? req.query.return : null;
         const stepUp = req.query.reauth !== undefined;
-        if (this.#d.sessions.current(req) && !stepUp) return res.redirect(303, returnTo ?? "/");
+        if ((await this.#d.sessions.current(req)) && !stepUp) return res.redirect(303, returnTo ?? "/");
         return this.start(req, res, { appId: null, requestId: null, relayState: returnTo, acsUrl: null, forceAuthn: true, stepUp });
       }
-      const tx = this.#d.transactions.open(req, txId);
+      const tx = await this.#d.transactions.open(req, txId);
       if (tx.state === "challenging") return res.redirect(303, `/login/challenge?tx=${encodeURIComponent(tx.id)}`);
       // A re-authentication says why it is asked, and for whom.
-      const reauth = tx.stepUp ? this.#d.sessions.current(req) : undefined;
+      const reauth = tx.stepUp ? await this.#d.sessions.current(req) : undefined;
       this.page(res, tx, reauth ? { username: reauth.user.username, notice: "Before you change how you sign in, confirm it's you. Sign in again; you may also be asked for your strongest verification method." } : {});
     });
     r.post("/login", async (req, res) => {
       const form = loginForm.safeParse(req.body);
       if (!form.success) throw new GatehouseError("bad_request", `login form: ${form.error.issues.map((i) => i.path.join(".")).join(", ")}`);
       const { username, password } = form.data;
-      const tx = this.#d.transactions.open(req, form.data.tx);
+      const tx = await this.#d.transactions.open(req, form.data.tx);
       this.#d.csrf.check(req, "login", tx.id, form.data.csrf);
       if (tx.state !== "started") throw new GatehouseError("transaction_not_found", `password form in state ${tx.state}`);
       await this.checkPassword(req, res, tx, username, password);
@@ -124,18 +124,18 @@ export class LoginFlow {
   private async checkPassword(req: Request, res: Response, tx: Transaction, login: string, password: string): Promise<void> {
     const ip = clientIp(req);
     const base = { appId: tx.appId, ip, transactionId: tx.id, username: login };
-    const attempts = this.#d.transactions.countAttempt(tx);
+    const attempts = await this.#d.transactions.countAttempt(tx);
     if (attempts === 0) throw new GatehouseError("transaction_not_found", "password form after the transaction moved on");
     if (attempts > maxPasswordTriesPerTransaction) {
-      this.#d.transactions.deny(tx);
-      this.#d.audit.record({ type: "login.throttled", outcome: "failure", ...base, reason: "too many password tries in one transaction" });
+      await this.#d.transactions.deny(tx);
+      await this.#d.audit.record({ type: "login.throttled", outcome: "failure", ...base, reason: "too many password tries in one transaction" });
       throw Object.assign(new GatehouseError("login_throttled", "transaction attempt cap"), { audited: true });
     }
-    const user = this.#d.users.byLogin(login);
+    const user = await this.#d.users.byLogin(login);
     const account = accountKey(login, user?.id ?? null);
-    const verdict = await this.#d.throttle.reserve(account, ip, { knownContext: user ? this.#knownContext(req, user, ip) : false });
+    const verdict = await this.#d.throttle.reserve(account, ip, { knownContext: user ? await this.#knownContext(req, user, ip) : false });
     if (!verdict.allowed) {
-      this.#d.audit.record({ type: "login.throttled", outcome: "failure", ...base, userId: user?.id ?? null, reason: verdict.reason });
+      await this.#d.audit.record({ type: "login.throttled", outcome: "failure", ...base, userId: user?.id ?? null, reason: verdict.reason });
       if (Number.isFinite(verdict.retryAfterMs)) res.set("Retry-After", String(Math.ceil(verdict.retryAfterMs / 1000)));
       return this.page(res, tx, { error: verdict.hardStop ? lockedMessage : catalogue.login_throttled.message, username: login }, 429);
     }
@@ -143,28 +143,28 @@ export class LoginFlow {
     const matches = await unlessBusy(verdict.reservation, async () => verifySecret(password, user?.passwordHash ?? (await dummyHash())));
     const failure = !user ? "unknown user" : !user.passwordHash ? "no password set" : !matches ? "wrong password" : user.status !== "active" ? "account disabled" : null;
     if (failure || !user) {
-      this.#d.audit.record({ type: "login.password.failed", outcome: "failure", ...base, userId: user?.id ?? null, reason: failure, detail: { consecutiveFailures: this.#d.throttle.failures(account) } });
+      await this.#d.audit.record({ type: "login.password.failed", outcome: "failure", ...base, userId: user?.id ?? null, reason: failure, detail: { consecutiveFailures: await this.#d.throttle.failures(account) } });
       return this.page(res, tx, { error: catalogue.login_failed.message, username: login }, 401);
     }
     await verdict.reservation.succeeded();
-    const identified = this.#d.transactions.identify(tx, user.id);
-    this.#d.audit.record({ type: "login.password.succeeded", outcome: "success", ...base, userId: user.id, username: user.username });
+    const identified = await this.#d.transactions.identify(tx, user.id);
+    await this.#d.audit.record({ type: "login.password.succeeded", outcome: "success", ...base, userId: user.id, username: user.username });
     // No SSO session until the policy (and any challenge) lets this sign-in through.
     await this.#decide(req, res, identified, user, true);
   }
 
   /** A browser that is one of the user's devices, or an address the user signed in from before. */
-  #knownContext(req: Request, user: User, ip: string): boolean {
-    return this.#d.devices.recognise(req, user) !== null || this.#d.audit.signedInFrom(user.id, ip);
+  async #knownContext(req: Request, user: User, ip: string): Promise<boolean> {
+    return (await this.#d.devices.recognise(req, user)) !== null || (await this.#d.audit.signedInFrom(user.id, ip));
   }
 
   /** The login policy's decision, and what follows from it. */
   async #decide(req: Request, res: Response, tx: Transaction, user: User, firstFactorNow: boolean): Promise<void> {
-    let outcome = this.#d.gate.decide(req, tx, user, "password");
+    let outcome = await this.#d.gate.decide(req, tx, user, "password");
     // A re-authentication before a sensitive change asks for the account's strongest factor
     // (authenticator app > email code > security questions), whatever the policy would skip, a
     // trusted device included: SECURITY.md B.7.
-    const strongest = tx.stepUp ? this.#d.challenges.strongest(user) : null;
+    const strongest = tx.stepUp ? await this.#d.challenges.strongest(user) : null;
     if (strongest && outcome.kind !== "deny") {
       outcome = { kind: "challenge", methods: [strongest], reference: outcome.kind === "challenge" ? outcome.reference : "step-up", devices: { limit: outcome.devices.limit, rememberOffered: false } };
     }
@@ -173,7 +173,7 @@ export class LoginFlow {
       if (!this.#challenge) throw new GatehouseError("internal", "no challenge step attached");
       return this.#challenge.open(req, res, tx, user, outcome, firstFactorNow);
     }
-    this.#refuse(res, tx, outcome);
+    await this.#refuse(res, tx, outcome);
   }
 
   /** The challenge step's way back: a method was passed. */
@@ -192,33 +192,33 @@ export class LoginFlow {
   async #complete(req: Request, res: Response, tx: Transaction, user: User, o: { firstFactorNow: boolean; devices: DevicePolicy; trust: boolean }): Promise<void> {
     const ip = clientIp(req);
     const base = { appId: tx.appId, ip, transactionId: tx.id, userId: user.id, username: user.username };
-    const current = this.#d.sessions.current(req);
+    const current = await this.#d.sessions.current(req);
     let session: Session;
     if (!o.firstFactorNow && (!current || current.user.id !== user.id)) {
       // The session this sign-in relied on ended meanwhile (signed out in another tab): a
       // challenge alone never stands in for the password.
-      this.#d.transactions.deny(tx);
+      await this.#d.transactions.deny(tx);
       throw new GatehouseError("not_signed_in", "SSO session ended during the challenge");
     }
     // From here on the stored row decides: a parallel request that passed first wins, this one throws.
-    const passed = this.#d.transactions.pass(tx);
+    const passed = await this.#d.transactions.pass(tx);
     const multiFactor = passed.passed.some((m) => this.#d.challenges.get(m)?.multiFactor === true);
     if (!o.firstFactorNow && current) {
       session = current.session;
-      this.#d.audit.record({ type: "session.reused", outcome: "success", ...base });
+      await this.#d.audit.record({ type: "session.reused", outcome: "success", ...base });
     } else {
       const authMethod = ["password", ...passed.passed].join("+");
-      session = this.#d.sessions.start(res, user.id, authMethod, this.#d.clock.now());
-      this.#d.audit.record({ type: "session.started", outcome: "success", ...base, detail: { authMethod, multiFactor } });
+      session = await this.#d.sessions.start(res, user.id, authMethod, this.#d.clock.now());
+      await this.#d.audit.record({ type: "session.started", outcome: "success", ...base, detail: { authMethod, multiFactor } });
     }
     // Devices are counted when someone actually proved something in this transaction.
-    if (o.firstFactorNow || passed.passed.length > 0) this.#d.devices.afterSignIn(req, res, user, { limit: o.devices.limit, trust: o.trust, transactionId: tx.id });
+    if (o.firstFactorNow || passed.passed.length > 0) await this.#d.devices.afterSignIn(req, res, user, { limit: o.devices.limit, trust: o.trust, transactionId: tx.id });
     await this.#d.onPassed(req, res, { tx: passed, user, session, multiFactor });
   }
 
   /** On a refusal the transaction ends here, on a page that says what the user can do, never which rule refused them. */
-  #refuse(res: Response, tx: Transaction, outcome: Extract<GateOutcome, { kind: "deny" }>): void {
-    this.#d.transactions.deny(tx);
+  async #refuse(res: Response, tx: Transaction, outcome: Extract<GateOutcome, { kind: "deny" }>): Promise<void> {
+    await this.#d.transactions.deny(tx);
     const appName = this.#d.appName(tx.appId);
     const p =
       outcome.why === "none-enrolled"

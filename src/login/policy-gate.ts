@@ -23,8 +23,8 @@ export interface GateDeps {
   loginPolicies: LoginPolicyRepository;
   audit: AuditLog;
   clock: Clock;
-  deviceFacts: (req: Request, user: User) => DeviceFacts;
-  enrolledMethods: (user: User) => ChallengeMethod[];
+  deviceFacts: (req: Request, user: User) => Promise<DeviceFacts>;
+  enrolledMethods: (user: User) => Promise<ChallengeMethod[]>;
 }
 
 /** What the policy implies for the device once the sign-in passes. */
@@ -52,14 +52,14 @@ export class PolicyGate {
     this.#d = deps;
   }
 
-  decide(req: Request, tx: Transaction, user: User, factor: FirstFactor): GateOutcome {
-    const loginPolicy = this.#d.loginPolicies.forApp(tx.appId);
+  async decide(req: Request, tx: Transaction, user: User, factor: FirstFactor): Promise<GateOutcome> {
+    const loginPolicy = await this.#d.loginPolicies.forApp(tx.appId);
     const ip = clientIp(req);
     const described = describeDevice(req.get("user-agent"), req.get("sec-ch-ua-mobile"));
-    const facts = this.#d.deviceFacts(req, user);
+    const facts = await this.#d.deviceFacts(req, user);
     const base = { userId: user.id, username: user.username, appId: tx.appId, ip, transactionId: tx.id };
-    const refuse = (reason: string, detail: Record<string, unknown>): GateOutcome => {
-      const id = this.#d.audit.record({ type: "policy.decided", outcome: "failure", ...base, reason, detail: { loginPolicy: loginPolicy.scope, policy: loginPolicy.policyName, mode: loginPolicy.mode, action: "deny", effective: "deny", enforced: true, note: "refused whatever the mode: the login policy cannot be applied", ...detail } });
+    const refuse = async (reason: string, detail: Record<string, unknown>): Promise<GateOutcome> => {
+      const id = await this.#d.audit.record({ type: "policy.decided", outcome: "failure", ...base, reason, detail: { loginPolicy: loginPolicy.scope, policy: loginPolicy.policyName, mode: loginPolicy.mode, action: "deny", effective: "deny", enforced: true, note: "refused whatever the mode: the login policy cannot be applied", ...detail } });
       return { kind: "deny", message: null, reference: `P-${id}`, why: "policy" };
     };
     if (!loginPolicy.firstFactors.includes(factor)) return refuse(`first factor ${factor} is not allowed for this app`, {});
@@ -69,9 +69,9 @@ export class PolicyGate {
 
     const ctx: PolicyContext = { ip, device: { ...described, ...facts }, user: { groups: user.groups }, now: this.#d.clock.now() };
     const decision = evaluate(compiled, ctx);
-    const { effective, usable, note } = resolveForUser(decision, { deviceTrusted: facts.trusted, enrolled: this.#d.enrolledMethods(user) });
+    const { effective, usable, note } = resolveForUser(decision, { deviceTrusted: facts.trusted, enrolled: await this.#d.enrolledMethods(user) });
     const enforced = loginPolicy.mode === "enforce";
-    const id = this.#d.audit.record({
+    const id = await this.#d.audit.record({
       type: "policy.decided",
       outcome: !enforced || effective === "allow" ? "success" : effective === "deny" ? "failure" : "info",
       ...base,

@@ -31,20 +31,20 @@ export class SessionManager {
     this.#lifetimes = lifetimes;
   }
 
-  current(req: Request): CurrentSession | undefined {
+  async current(req: Request): Promise<CurrentSession | undefined> {
     const token = this.#cookies.get(req, "session");
     if (!token) return undefined;
     const now = this.#clock.now();
-    const session = this.#sessions.live(sha256(token), now, this.#lifetimes.sessionIdleMs);
+    const session = await this.#sessions.live(sha256(token), now, this.#lifetimes.sessionIdleMs);
     if (!session) return undefined;
-    const user = this.#users.byId(session.userId);
+    const user = await this.#users.byId(session.userId);
     if (!user || user.status !== "active") return undefined;
-    this.#sessions.touch(session.idHash, now);
+    await this.#sessions.touch(session.idHash, now);
     return { session, user };
   }
 
   /** Starts a new session (a fresh ID at every sign-in: no fixation). */
-  start(res: Response, userId: string, authMethod: string, authTime: number): Session {
+  async start(res: Response, userId: string, authMethod: string, authTime: number): Promise<Session> {
     const token = randomToken();
     const now = this.#clock.now();
     const session: Session = {
@@ -56,13 +56,13 @@ export class SessionManager {
       lastSeenAt: now,
       expiresAt: now + this.#lifetimes.sessionAbsoluteMs,
     };
-    this.#sessions.add(session);
+    await this.#sessions.add(session);
     this.#cookies.set(res, "session", token);
     return session;
   }
 
-  end(res: Response, idHash: string): void {
-    this.#sessions.end(idHash, this.#clock.now());
+  async end(res: Response, idHash: string): Promise<void> {
+    await this.#sessions.end(idHash, this.#clock.now());
     this.#cookies.clear(res, "session");
   }
 }

@@ -100,7 +100,7 @@ export class LoginThrottle {
     }
     const now = this.#clock.now();
     const out: { refusal?: Extract<ThrottleVerdict, { allowed: false }> } = {};
-    const { allowed } = this.#accounts.reserve(account, now, (f: FailureCount | undefined) => {
+    const { allowed } = await this.#accounts.reserve(account, now, (f: FailureCount | undefined) => {
       if (!f) return true;
       if (f.consecutive >= limits.hardStop) {
         out.refusal = { allowed: false, retryAfterMs: Infinity, reason: `account hard stop after ${f.consecutive} failures`, hardStop: true };
@@ -121,11 +121,11 @@ export class LoginThrottle {
       allowed: true,
       reservation: {
         succeeded: async () => {
-          this.#accounts.reset(account);
+          await this.#accounts.reset(account);
           await giveBack();
         },
         notChecked: async () => {
-          this.#accounts.giveBack(account);
+          await this.#accounts.giveBack(account);
           await giveBack();
         },
       },
@@ -133,13 +133,13 @@ export class LoginThrottle {
   }
 
   /** Consecutive failures counted for this account now. */
-  failures(account: string): number {
-    return this.#accounts.get(account)?.consecutive ?? 0;
+  async failures(account: string): Promise<number> {
+    return (await this.#accounts.get(account))?.consecutive ?? 0;
   }
 
   /** An administrator's unlock: every failure count of this user (password and challenges). */
-  unlockUser(userId: string): void {
-    this.#accounts.resetPrefix(`user:${userId}`);
+  async unlockUser(userId: string): Promise<void> {
+    await this.#accounts.resetPrefix(`user:${userId}`);
   }
 }
 

@@ -42,18 +42,18 @@ export class TransactionService {
     return value;
   }
 
-  begin(req: Request, res: Response, input: TransactionRequest, clientIp: string): Transaction {
+  async begin(req: Request, res: Response, input: TransactionRequest, clientIp: string): Promise<Transaction> {
     const binding = this.browserBinding(req, res);
     const now = this.#clock.now();
     const id = randomToken(24);
-    this.#repo.add({ id, bindingHash: sha256(binding), ...input, clientIp, createdAt: now, expiresAt: now + this.#lifetimeMs });
-    return this.#repo.byId(id) as Transaction;
+    await this.#repo.add({ id, bindingHash: sha256(binding), ...input, clientIp, createdAt: now, expiresAt: now + this.#lifetimeMs });
+    return won(await this.#repo.byId(id), "start");
   }
 
   /** Loads a transaction for this browser that is still open, or throws a catalogued error. */
-  open(req: Request, id: unknown): Transaction {
+  async open(req: Request, id: unknown): Promise<Transaction> {
     if (typeof id !== "string" || !txIdPattern.test(id)) throw new GatehouseError("transaction_not_found", "malformed transaction id");
-    const tx = this.#repo.byId(id);
+    const tx = await this.#repo.byId(id);
     if (!tx) throw new GatehouseError("transaction_not_found", "unknown transaction");
     const binding = this.#cookies.get(req, "browser");
     if (!binding || !safeEqual(sha256(binding), tx.bindingHash)) throw new GatehouseError("transaction_wrong_browser", "binding cookie does not match");
@@ -67,43 +67,43 @@ export class TransactionService {
    * store; the loser of a race gets an error, never a copy patched in memory. Callers continue
    * from the row returned.
    */
-  identify(tx: Transaction, userId: string): Transaction {
-    return won(this.#repo.identify(tx.id, userId), "identify");
+  async identify(tx: Transaction, userId: string): Promise<Transaction> {
+    return won(await this.#repo.identify(tx.id, userId), "identify");
   }
 
-  openChallenge(tx: Transaction, challenge: ChallengeState): Transaction {
-    return won(this.#repo.setChallenge(tx.id, userOf(tx), challenge, "identified"), "open the challenge");
+  async openChallenge(tx: Transaction, challenge: ChallengeState): Promise<Transaction> {
+    return won(await this.#repo.setChallenge(tx.id, userOf(tx), challenge, "identified"), "open the challenge");
   }
 
-  updateChallenge(tx: Transaction, challenge: ChallengeState): Transaction {
-    return won(this.#repo.setChallenge(tx.id, userOf(tx), challenge, "challenging"), "update the challenge");
+  async updateChallenge(tx: Transaction, challenge: ChallengeState): Promise<Transaction> {
+    return won(await this.#repo.setChallenge(tx.id, userOf(tx), challenge, "challenging"), "update the challenge");
   }
 
   /** Spends one try of a method before its answer is checked. */
-  spendTry(tx: Transaction, method: string): Transaction {
-    return won(this.#repo.spendTry(tx.id, userOf(tx), method), "spend a try");
+  async spendTry(tx: Transaction, method: string): Promise<Transaction> {
+    return won(await this.#repo.spendTry(tx.id, userOf(tx), method), "spend a try");
   }
 
-  markPassed(tx: Transaction, method: string): Transaction {
-    return won(this.#repo.markPassed(tx.id, userOf(tx), method), "record a passed challenge");
+  async markPassed(tx: Transaction, method: string): Promise<Transaction> {
+    return won(await this.#repo.markPassed(tx.id, userOf(tx), method), "record a passed challenge");
   }
 
   /** The policy allowed, or a challenge was passed: nothing stands between the user and completion. */
-  pass(tx: Transaction): Transaction {
-    return won(this.#repo.pass(tx.id, userOf(tx)), "pass");
+  async pass(tx: Transaction): Promise<Transaction> {
+    return won(await this.#repo.pass(tx.id, userOf(tx)), "pass");
   }
 
   /** Completes the transaction; false if it was already completed (a replayed submit). */
-  complete(tx: Transaction): boolean {
-    return tx.userId !== null && this.#repo.complete(tx.id, tx.userId, this.#clock.now()) !== undefined;
+  async complete(tx: Transaction): Promise<boolean> {
+    return tx.userId !== null && (await this.#repo.complete(tx.id, tx.userId, this.#clock.now())) !== undefined;
   }
 
-  deny(tx: Transaction): boolean {
+  async deny(tx: Transaction): Promise<boolean> {
     return this.#repo.deny(tx.id, this.#clock.now());
   }
 
   /** Counts a password try; 0 once the transaction no longer waits for a password. */
-  countAttempt(tx: Transaction): number {
+  async countAttempt(tx: Transaction): Promise<number> {
     return this.#repo.countAttempt(tx.id);
   }
 }
