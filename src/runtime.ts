@@ -42,7 +42,8 @@ export interface Runtime {
   /** Built-in policies and policies/*.yaml; a bad file stops the open with file, path and reason. */
   policies: PolicyCatalog;
   audit: AuditLog;
-  close(): void;
+  /** Writes the rejections counted since the last summary, then closes the store. */
+  close(): Promise<void>;
 }
 
 export async function openRuntime(config: Config, clock: Clock, log: Logger = pino({ level: config.logLevel })): Promise<Runtime> {
@@ -71,8 +72,8 @@ export async function openRuntime(config: Config, clock: Clock, log: Logger = pi
     mailer: createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxDir: join(config.dataDir, "outbox") }),
     policies,
     audit,
-    close: () => {
-      audit.flush(); // anonymous rejections counted since the last summary
+    close: async () => {
+      await audit.flush(); // anonymous rejections counted since the last summary
       db.close();
     },
   };

@@ -41,7 +41,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   const sessions = new SessionManager(rt.sessions, rt.users, cookies, clock, config.lifetimes);
   const transactions = new TransactionService(rt.transactions, cookies, clock, config.lifetimes.transactionMs);
   const throttle = await LoginThrottle.create(rt.db, clock);
-  assignmentsResolve(rt);
+  await assignmentsResolve(rt);
   const notices = userNotices(rt.mailer, rt.log, await storedNoticeLimiter(rt.db));
   const { challenges, emailCodes, totpEnrolment } = buildChallenges({ config, totp: rt.totp, kba: rt.kba, emailCodes: rt.emailCodes, mailer: rt.mailer, serverSecret: rt.keys.derived.emailCodes, factorKey: rt.keys.factorKey });
   const devices = new DeviceService({ repo: rt.devices, cookies, clock, audit: rt.audit, notices, lifetimes: config.lifetimes, strictestLimit: () => strictestDeviceLimit(rt.policies, rt.loginPolicies) });
@@ -54,7 +54,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
     enrolledMethods: (user) => challenges.enrolled(user),
   });
 
-  const appName = (id: string | null) => (id ? (rt.apps.byId(id)?.name ?? null) : null);
+  const appName = async (id: string | null) => (id ? ((await rt.apps.byId(id))?.name ?? null) : null);
   const login = new LoginFlow({
     transactions,
     sessions,
@@ -69,7 +69,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
     appName,
     onPassed: async (req, res, passed) => {
       if (passed.tx.appId === null) {
-        if (!transactions.complete(passed.tx)) throw new GatehouseError("transaction_not_found", "already completed");
+        if (!(await transactions.complete(passed.tx))) throw new GatehouseError("transaction_not_found", "already completed");
         // Gatehouse's own pages: back to where the sign-in was asked for (checked when it began).
         return res.redirect(303, passed.tx.relayState ?? "/");
       }
@@ -148,8 +148,8 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
 export class PolicyAssignmentError extends Error {}
 
 /** Every assigned login policy names a loaded policy, or Gatehouse does not start. */
-function assignmentsResolve(rt: Runtime): void {
-  const broken = rt.loginPolicies.list().filter((lp) => !rt.policies.has(lp.policyName));
+async function assignmentsResolve(rt: Runtime): Promise<void> {
+  const broken = (await rt.loginPolicies.list()).filter((lp) => !rt.policies.has(lp.policyName));
   if (broken.length) {
     throw new PolicyAssignmentError(
       broken.map((lp) => `login policy ${lp.scope === "default" ? "default" : `of app ${lp.scope}`} names policy "${lp.policyName}", which is not loaded (no such name in ${rt.config.policiesDir}); restore the file or run: policy assign`).join("\n"),
@@ -158,7 +158,8 @@ function assignmentsResolve(rt: Runtime): void {
 }
 
 function errorPage(rt: Runtime): ErrorRequestHandler {
-  return (err: unknown, req, res, _next) => {
+  // Async: the rejection's audit event is written before the error page is sent.
+  return async (err: unknown, req, res, _next) => {
     let e: GatehouseError;
     if (err instanceof GatehouseError) e = err;
     else if ((err as { type?: string }).type === "entity.too.large") e = new GatehouseError("payload_too_large", "form body over the limit");
@@ -168,7 +169,7 @@ function errorPage(rt: Runtime): ErrorRequestHandler {
       e = new GatehouseError("internal", (err as Error).message);
     }
     if (!(e as { audited?: boolean }).audited && e.code !== "not_found") {
-      rt.audit.record({ type: "request.rejected", outcome: "failure", ip: clientIp(req), reason: e.code, detail: { path: req.path.slice(0, 200), detail: e.detail } });
+      await rt.audit.record({ type: "request.rejected", outcome: "failure", ip: clientIp(req), reason: e.code, detail: { path: req.path.slice(0, 200), detail: e.detail } });
     }
     if (res.headersSent) return;
     if (e.retryAfterS !== undefined) res.set("Retry-After", String(e.retryAfterS));

@@ -28,7 +28,7 @@ export async function withRuntime<T>(config: Config, work: (rt: Runtime) => Prom
   try {
     return await work(rt);
   } finally {
-    rt.close();
+    await rt.close();
   }
 }
 

@@ -35,22 +35,22 @@ export async function serve(config: Config): Promise<void> {
   const notices: string[] = [];
   for (const file of rt.keys.created) notices.push(`created ${file} (generated on first start; back up data/keys, or put your own signing key and certificate there)`);
   notices.push(...rt.keys.notices);
-  if (rt.users.count() === 0) {
+  if ((await rt.users.count()) === 0) {
     const password = randomBytes(15).toString("base64url");
-    rt.users.add({ username: "admin", email: `admin@${new URL(config.baseUrl).hostname}`, isAdmin: true, passwordHash: await hashSecret(password) }, systemClock.now());
-    rt.audit.record({ type: "user.created", outcome: "success", username: "admin", reason: "first start" });
+    await rt.users.add({ username: "admin", email: `admin@${new URL(config.baseUrl).hostname}`, isAdmin: true, passwordHash: await hashSecret(password) }, systemClock.now());
+    await rt.audit.record({ type: "user.created", outcome: "success", username: "admin", reason: "first start" });
     notices.push(`created the admin account — username: admin  password: ${password}  (shown once; store it now)`);
   }
   if (config.demo) {
-    registerDemoApp(rt.apps, config, systemClock.now());
+    await registerDemoApp(rt.apps, config, systemClock.now());
     notices.push(`demo mode is on: ${config.baseUrl}/demo is a built-in app to click through (GATEHOUSE_DEMO=false turns it off)`);
-  } else if (removeDemoApp(rt.apps)) {
+  } else if (await removeDemoApp(rt.apps)) {
     notices.push("GATEHOUSE_DEMO=false: removed the built-in demo app registered by an earlier start (it is registered again if the demo is turned back on)");
   }
   if (!config.smtpUrl) notices.push(`no GATEHOUSE_SMTP_URL: mail (sign-in codes, notices) goes to ${rt.mailer.destination}${config.demo ? `, shown at ${config.baseUrl}/account/outbox` : ""}`);
   if (config.kba) notices.push("GATEHOUSE_KBA is on: security questions are offered as a challenge. They are a knowledge check, not a second factor, and are never asserted as multi-factor.");
   const loaded = rt.policies.list().filter((p) => p.source !== "built in");
-  console.log(`Policies: ${loaded.length ? loaded.map((p) => `${p.name} v${p.version}`).join(", ") : "none"} from ${config.policiesDir}; default login policy: ${rt.loginPolicies.forApp(null).policyName}`);
+  console.log(`Policies: ${loaded.length ? loaded.map((p) => `${p.name} v${p.version}`).join(", ") : "none"} from ${config.policiesDir}; default login policy: ${(await rt.loginPolicies.forApp(null)).policyName}`);
   for (const n of notices) console.log(`NOTICE: ${n}`);
   const server = createServer(httpServerOptions(config), app).listen(config.port, config.host, () => {
     console.log(`Gatehouse is listening on http://${config.host}:${config.port} — open ${config.baseUrl}${config.demo ? "/demo" : "/"}`);
@@ -63,10 +63,10 @@ export async function serve(config: Config): Promise<void> {
   const sweeper = new Sweeper(rt).start();
   const stop = () => {
     server.close(() => {
-      void sweeper.stop().then(() => {
-        rt.close();
-        process.exit(0);
-      });
+      void sweeper
+        .stop()
+        .then(() => rt.close())
+        .then(() => process.exit(0));
     });
   };
   process.on("SIGINT", stop);

@@ -17,11 +17,11 @@ export function demoUrls(config: Config): { entityId: string; acs: string } {
   return { entityId: `${config.baseUrl}/demo/metadata`, acs: `${config.baseUrl}/demo/acs` };
 }
 
-export function registerDemoApp(apps: AppRepository, config: Config, now: number): App {
+export async function registerDemoApp(apps: AppRepository, config: Config, now: number): Promise<App> {
   const { entityId, acs } = demoUrls(config);
-  const existing = apps.builtin("demo");
+  const existing = await apps.builtin("demo");
   if (existing?.entityId === entityId) return existing;
-  if (existing) apps.remove(existing.id); // the base URL changed
+  if (existing) await apps.remove(existing.id); // the base URL changed
   return apps.add(
     {
       name: "Demo app",
@@ -52,10 +52,10 @@ export function registerDemoApp(apps: AppRepository, config: Config, now: number
  * flight go with it): an app whose endpoints are no longer served must not stay in the launcher
  * or be issued assertions. Returns the removed app, or null when there was none.
  */
-export function removeDemoApp(apps: AppRepository): App | null {
-  const existing = apps.builtin("demo");
+export async function removeDemoApp(apps: AppRepository): Promise<App | null> {
+  const existing = await apps.builtin("demo");
   if (!existing) return null;
-  apps.remove(existing.id);
+  await apps.remove(existing.id);
   return existing;
 }
 

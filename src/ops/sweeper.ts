@@ -86,12 +86,12 @@ export class Sweeper {
   async #sweep(): Promise<SweepCounts> {
     const total: SweepCounts = {};
     for (;;) {
-      const { removed, more } = this.#store.pass(this.#d.clock.now(), this.#lifetimes, this.#batch);
+      const { removed, more } = await this.#store.pass(this.#d.clock.now(), this.#lifetimes, this.#batch);
       for (const [table, n] of Object.entries(removed) as [keyof SweepCounts, number][]) total[table] = (total[table] ?? 0) + n;
       if (!more || this.#stopped) break;
       await new Promise((resolve) => setImmediate(resolve)); // let requests through between batches
     }
-    this.#d.audit.flush();
+    await this.#d.audit.flush();
     if (Object.keys(total).length) this.#d.log.info({ removed: total }, "swept expired rows");
     return total;
   }

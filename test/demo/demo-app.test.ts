@@ -28,10 +28,10 @@ function serveOnce(demo: boolean): Promise<string> {
   });
 }
 /** The demo app as the store holds it between starts. */
-function storedDemo(): string | undefined {
+async function storedDemo(): Promise<string | undefined> {
   const db = openDb(join(dataDir, "gatehouse.db"));
   try {
-    return new AppRepository(db).builtin("demo")?.name;
+    return (await new AppRepository(db).builtin("demo"))?.name;
   } finally {
     db.close();
   }
@@ -40,21 +40,21 @@ function storedDemo(): string | undefined {
 describe("the built-in demo app", () => {
   it("is removed at the first start with GATEHOUSE_DEMO=false, with a NOTICE, and stays away", async () => {
     expect(await serveOnce(true)).toContain("NOTICE: demo mode is on");
-    expect(storedDemo()).toBe("Demo app");
+    expect(await storedDemo()).toBe("Demo app");
     expect(await serveOnce(false)).toContain("NOTICE: GATEHOUSE_DEMO=false: removed the built-in demo app");
-    expect(storedDemo()).toBeUndefined();
+    expect(await storedDemo()).toBeUndefined();
     expect(await serveOnce(false)).not.toContain("removed the built-in demo app");
   });
 
-  it("takes its login policy with it when removed", () => {
+  it("takes its login policy with it when removed", async () => {
     const db = openDb(":memory:");
     const apps = new AppRepository(db);
     const policies = new LoginPolicyRepository(db);
-    const demo = registerDemoApp(apps, loadConfig({}), Date.now());
-    policies.assign(demo.id, "first-factor-only", "enforce", Date.now());
-    expect(removeDemoApp(apps)?.id).toBe(demo.id);
-    expect([apps.builtin("demo"), policies.list().filter((lp) => lp.scope === demo.id)]).toEqual([undefined, []]);
-    expect(removeDemoApp(apps)).toBeNull();
+    const demo = await registerDemoApp(apps, loadConfig({}), Date.now());
+    await policies.assign(demo.id, "first-factor-only", "enforce", Date.now());
+    expect((await removeDemoApp(apps))?.id).toBe(demo.id);
+    expect([await apps.builtin("demo"), (await policies.list()).filter((lp) => lp.scope === demo.id)]).toEqual([undefined, []]);
+    expect(await removeDemoApp(apps)).toBeNull();
     db.close();
   });
 });

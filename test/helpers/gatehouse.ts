@@ -17,7 +17,7 @@ export interface TestGatehouse {
   rt: Runtime;
   clock: ReturnType<typeof offsetClock>;
   addUser(username: string, password: string, extra?: Partial<Pick<User, "firstName" | "lastName" | "groups" | "email">>): Promise<User>;
-  addApp(app: Partial<NewApp> & Pick<NewApp, "entityId" | "acs">): App;
+  addApp(app: Partial<NewApp> & Pick<NewApp, "entityId" | "acs">): Promise<App>;
   close(): Promise<void>;
 }
 
@@ -40,7 +40,7 @@ export async function startGatehouse(env: Record<string, string> = {}, opts: { p
   const config = loadConfig({ GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_BASE_URL: url, GATEHOUSE_PORT: String(port), GATEHOUSE_DEMO: "false", ...env });
   const moving = offsetClock();
   const rt = await openRuntime(config, moving, pino({ level: process.env.TEST_LOG ?? "silent" }));
-  if (config.demo) registerDemoApp(rt.apps, config, moving.now());
+  if (config.demo) await registerDemoApp(rt.apps, config, moving.now());
   const app = await buildServer(rt);
   server.on("request", app);
   return {
@@ -50,7 +50,7 @@ export async function startGatehouse(env: Record<string, string> = {}, opts: { p
     async addUser(username, password, extra = {}) {
       return rt.users.add({ username, email: extra.email ?? `${username}@example.com`, firstName: extra.firstName ?? "", lastName: extra.lastName ?? "", groups: extra.groups ?? [], passwordHash: await hashSecret(password) }, moving.now());
     },
-    addApp(a) {
+    async addApp(a) {
       return rt.apps.add(
         {
           name: a.name ?? "Test app",
@@ -75,7 +75,7 @@ export async function startGatehouse(env: Record<string, string> = {}, opts: { p
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      rt.close();
+      await rt.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
