@@ -49,14 +49,14 @@ export function nameIdFor(ctx: IdpContext, app: App, user: User): string {
  */
 export async function issueAssertion(ctx: IdpContext, req: Request, res: Response, passed: { tx: Transaction; user: User; session: Session; multiFactor: boolean }): Promise<void> {
   const { tx, user, session } = passed;
-  const app = tx.appId ? ctx.apps.byId(tx.appId) : undefined;
+  const app = tx.appId ? await ctx.apps.byId(tx.appId) : undefined;
   const ip = clientIp(req);
   if (!app || !tx.acsUrl || !app.acs.some((a) => a.url === tx.acsUrl)) {
-    ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: tx.appId, userId: user.id, ip, transactionId: tx.id, reason: "app or ACS no longer registered" });
+    await ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: tx.appId, userId: user.id, ip, transactionId: tx.id, reason: "app or ACS no longer registered" });
     throw Object.assign(new GatehouseError("app_not_found", "app removed during sign-in"), { audited: true });
   }
-  if (!ctx.transactions.complete(tx)) {
-    ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: app.id, userId: user.id, ip, transactionId: tx.id, reason: "transaction already completed" });
+  if (!(await ctx.transactions.complete(tx))) {
+    await ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: app.id, userId: user.id, ip, transactionId: tx.id, reason: "transaction already completed" });
     throw Object.assign(new GatehouseError("transaction_not_found", "already completed"), { audited: true });
   }
   const now = ctx.clock.now();
@@ -65,13 +65,13 @@ export async function issueAssertion(ctx: IdpContext, req: Request, res: Respons
   const requested = tx.requestId ? await requestedAuthnContext(ctx, app.id, tx.requestId) : null;
   const authnContext = chooseAuthnContext(requested, passed.multiFactor);
   if (authnContext === null) {
-    ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: app.id, userId: user.id, username: user.username, ip, transactionId: tx.id, reason: "no_authn_context", detail: { requested, multiFactor: passed.multiFactor } });
+    await ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: app.id, userId: user.id, username: user.username, ip, transactionId: tx.id, reason: "no_authn_context", detail: { requested, multiFactor: passed.multiFactor } });
     postStatusResponse(ctx, res, { app, acsUrl: tx.acsUrl, inResponseTo: tx.requestId, relayState: tx.relayState, status: { code: statusCodes.responder, detail: statusCodes.noAuthnContext } });
     return;
   }
   const nameId = nameIdFor(ctx, app, user);
   const nameIdFormat = nameIdFormats[app.nameIdFormat];
-  const sessionIndex = ctx.sessionRecords.addApp(session.idHash, { appId: app.id, sessionIndex: samlId(), nameId, nameIdFormat, signedInAt: now });
+  const sessionIndex = await ctx.sessionRecords.addApp(session.idHash, { appId: app.id, sessionIndex: samlId(), nameId, nameIdFormat, signedInAt: now });
   const { xml, assertionId } = buildResponse(
     {
       issuer: ctx.config.entityId,
@@ -93,7 +93,7 @@ export async function issueAssertion(ctx: IdpContext, req: Request, res: Respons
     },
     ctx.key,
   );
-  ctx.audit.record({
+  await ctx.audit.record({
     type: "saml.response.issued",
     outcome: "success",
     appId: app.id,

@@ -8,16 +8,16 @@ import type { IdpContext } from "./context.ts";
  * ASVS 7.6.2) starts a transaction with no AuthnRequest toward the app's default ACS.
  */
 export async function handleLaunch(ctx: IdpContext, req: Request, res: Response): Promise<void> {
-  const current = ctx.sessions.current(req);
+  const current = await ctx.sessions.current(req);
   if (!current) throw new GatehouseError("not_signed_in", "launch without a session");
   ctx.csrf.check(req, "session", current.session.idHash, (req.body as Record<string, unknown> | undefined)?.csrf);
   const appId = req.params.id;
-  const app = typeof appId === "string" ? ctx.apps.byId(appId) : undefined;
+  const app = typeof appId === "string" ? await ctx.apps.byId(appId) : undefined;
   if (!app) throw new GatehouseError("app_not_found", `launch of ${String(appId).slice(0, 50)}`);
   const acs = app.acs.find((a) => a.isDefault) ?? app.acs[0];
   if (!acs) throw new GatehouseError("saml_acs_not_registered", "app has no ACS");
   // Only an attempt: the app's policy runs next, and the assertion issued (saml.response.issued)
   // or the refusal is the outcome.
-  ctx.audit.record({ type: "app.launched", outcome: "info", appId: app.id, userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: "launch requested" });
+  await ctx.audit.record({ type: "app.launched", outcome: "info", appId: app.id, userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: "launch requested" });
   await ctx.login.start(req, res, { appId: app.id, requestId: null, relayState: null, acsUrl: acs.url, forceAuthn: false });
 }

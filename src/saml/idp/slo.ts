@@ -30,7 +30,7 @@ export async function handleSlo(ctx: IdpContext, req: Request, res: Response): P
     else await logoutResponseFromApp(ctx, req, res, inbound, doc);
   } catch (e) {
     if (e instanceof GatehouseError && !(e as { audited?: boolean }).audited) {
-      ctx.audit.record({ type: "saml.logout.rejected", outcome: "failure", ip, reason: e.code, detail: { detail: e.detail } });
+      await ctx.audit.record({ type: "saml.logout.rejected", outcome: "failure", ip, reason: e.code, detail: { detail: e.detail } });
       Object.assign(e, { audited: true });
     }
     throw e;
@@ -59,36 +59,36 @@ function verifiedSignedDoc(inbound: InboundMessage, doc: Document, app: App, par
 async function logoutRequestFromApp(ctx: IdpContext, req: Request, res: Response, inbound: InboundMessage, doc0: Document): Promise<void> {
   const ip = clientIp(req);
   const unverified = readLogoutRequest(doc0);
-  const app = ctx.apps.byEntityId(unverified.issuer);
+  const app = await ctx.apps.byEntityId(unverified.issuer);
   if (!app) throw new GatehouseError("saml_unknown_app", `logout issuer ${unverified.issuer.slice(0, 200)}`);
   const request = readLogoutRequest(verifiedSignedDoc(inbound, doc0, app, "SAMLRequest"));
   if (request.destination !== null && request.destination !== sloUrl(ctx.config)) throw new GatehouseError("saml_logout_invalid", "Destination");
   checkFreshness(ctx, request);
-  notReplayed(ctx, app, request);
+  await notReplayed(ctx, app, request);
   if (!app.sloUrl) throw new GatehouseError("saml_logout_invalid", "app has no SLO URL to answer to");
 
-  const named = sessionsNamed(ctx, req, app, request);
+  const named = await sessionsNamed(ctx, req, app, request);
   if (named.unknown.length > 0) {
     // SAML Core §3.7.3.2: Success only when the sessions named are terminated. One this app was
     // never given (or for another principal) is not: nothing ends, and the app hears why.
-    ctx.audit.record({ type: "saml.logout.request_received", outcome: "failure", appId: app.id, ip, reason: "unknown_session", detail: { requestId: request.id, binding: inbound.binding, unknown: named.unknown } });
+    await ctx.audit.record({ type: "saml.logout.request_received", outcome: "failure", appId: app.id, ip, reason: "unknown_session", detail: { requestId: request.id, binding: inbound.binding, unknown: named.unknown } });
     answerInitiator(ctx, req, res, app, request.id, inbound.relayState, { code: statusCodes.requester, detail: statusCodes.unknownPrincipal });
     return;
   }
   const now = ctx.clock.now();
-  const live = ctx.sessions.current(req);
+  const live = await ctx.sessions.current(req);
   const pending = new Map<string, PendingLogout>();
   let endedNow = 0;
   for (const sessionHash of named.sessions) {
-    for (const a of ctx.sessionRecords.apps(sessionHash)) {
+    for (const a of await ctx.sessionRecords.apps(sessionHash)) {
       if (a.appId !== app.id) pending.set(`${sessionHash}:${a.appId}`, { appId: a.appId, nameId: a.nameId, nameIdFormat: a.nameIdFormat, sessionIndex: a.sessionIndex });
     }
     if (live?.session.idHash === sessionHash) {
-      ctx.sessions.end(res, sessionHash);
+      await ctx.sessions.end(res, sessionHash);
       endedNow++;
-    } else if (ctx.sessionRecords.end(sessionHash, now)) endedNow++;
+    } else if (await ctx.sessionRecords.end(sessionHash, now)) endedNow++;
   }
-  ctx.audit.record({
+  await ctx.audit.record({
     type: "saml.logout.request_received",
     outcome: "success",
     appId: app.id,
@@ -120,10 +120,10 @@ function checkFreshness(ctx: IdpContext, request: LogoutRequestIn): void {
 }
 
 /** Checks that this LogoutRequest ID was not seen before, for as long as the request could be fresh. */
-function notReplayed(ctx: IdpContext, app: App, request: LogoutRequestIn): void {
+async function notReplayed(ctx: IdpContext, app: App, request: LogoutRequestIn): Promise<void> {
   const { requestClockSkewMs, transactionMs } = ctx.config.lifetimes;
   const expiresAt = ctx.clock.now() + transactionMs + 2 * requestClockSkewMs;
-  if (!ctx.seenRequests.remember(app.id, `${logoutReplayPrefix}${request.id}`, expiresAt)) {
+  if (!(await ctx.seenRequests.remember(app.id, `${logoutReplayPrefix}${request.id}`, expiresAt))) {
     throw new GatehouseError("saml_logout_replayed", `LogoutRequest ID ${request.id}`);
   }
 }
@@ -134,18 +134,18 @@ function notReplayed(ctx: IdpContext, app: App, request: LogoutRequestIn): void 
  * still names its session). Without a SessionIndex, the principal's session is the one this
  * browser presents, if this app was signed in to it under that NameID.
  */
-function sessionsNamed(ctx: IdpContext, req: Request, app: App, request: LogoutRequestIn): { sessions: string[]; unknown: string[] } {
+async function sessionsNamed(ctx: IdpContext, req: Request, app: App, request: LogoutRequestIn): Promise<{ sessions: string[]; unknown: string[] }> {
   const sessions = new Set<string>();
   const unknown: string[] = [];
   if (request.sessionIndexes.length === 0) {
-    const live = ctx.sessions.current(req);
-    const mine = live && ctx.sessionRecords.apps(live.session.idHash).some((a) => a.appId === app.id && a.nameId === request.nameId);
+    const live = await ctx.sessions.current(req);
+    const mine = live && (await ctx.sessionRecords.apps(live.session.idHash)).some((a) => a.appId === app.id && a.nameId === request.nameId);
     if (live && mine) sessions.add(live.session.idHash);
     else unknown.push("(no SessionIndex, and no session of this browser matches)");
     return { sessions: [...sessions], unknown };
   }
   for (const index of request.sessionIndexes) {
-    const found = ctx.sessionRecords.bySessionIndex(index);
+    const found = await ctx.sessionRecords.bySessionIndex(index);
     if (found && found.appId === app.id && found.nameId === request.nameId) sessions.add(found.sessionHash);
     else unknown.push(index.slice(0, 100));
   }
@@ -154,25 +154,25 @@ function sessionsNamed(ctx: IdpContext, req: Request, app: App, request: LogoutR
 
 async function logoutResponseFromApp(ctx: IdpContext, req: Request, res: Response, inbound: InboundMessage, doc: Document): Promise<void> {
   const response = readLogoutResponse(doc);
-  const chain = ctx.logoutChains.byCurrentRequest(response.inResponseTo, ctx.clock.now());
+  const chain = await ctx.logoutChains.byCurrentRequest(response.inResponseTo, ctx.clock.now());
   if (!chain) throw new GatehouseError("saml_logout_invalid", "LogoutResponse to no pending request");
-  const app = chain.currentAppId ? ctx.apps.byId(chain.currentAppId) : undefined;
+  const app = chain.currentAppId ? await ctx.apps.byId(chain.currentAppId) : undefined;
   if (!app || app.entityId !== response.issuer) throw new GatehouseError("saml_logout_invalid", "LogoutResponse from another issuer");
   // The InResponseTo of our unguessable, single-use request binds the answer; a signature is checked where present.
   const signed = inbound.signedByQuery || allElements("./ds:Signature", doc.documentElement as Element).length > 0;
   if (signed) verifiedSignedDoc(inbound, doc, app, "SAMLResponse");
-  ctx.audit.record({ type: "saml.logout.response_received", outcome: response.success ? "success" : "failure", appId: app.id, ip: clientIp(req), detail: { inResponseTo: response.inResponseTo } });
+  await ctx.audit.record({ type: "saml.logout.response_received", outcome: response.success ? "success" : "failure", appId: app.id, ip: clientIp(req), detail: { inResponseTo: response.inResponseTo } });
   await continueChain(ctx, req, res, { ...chain, currentAppId: null, currentRequestId: null });
 }
 
 /** Signing out at Gatehouse: ends the session and tells every app of it that has an SLO URL. */
 export async function handleLogout(ctx: IdpContext, req: Request, res: Response): Promise<void> {
-  const current = ctx.sessions.current(req);
+  const current = await ctx.sessions.current(req);
   if (!current) return res.redirect(303, "/");
   ctx.csrf.check(req, "session", current.session.idHash, (req.body as Record<string, unknown> | undefined)?.csrf);
-  const apps = ctx.sessionRecords.apps(current.session.idHash);
-  ctx.sessions.end(res, current.session.idHash);
-  ctx.audit.record({ type: "session.ended", outcome: "success", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: "signed out at Gatehouse" });
+  const apps = await ctx.sessionRecords.apps(current.session.idHash);
+  await ctx.sessions.end(res, current.session.idHash);
+  await ctx.audit.record({ type: "session.ended", outcome: "success", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: "signed out at Gatehouse" });
   const chain: LogoutChain = {
     id: samlId(),
     pending: apps.map(({ appId, nameId, nameIdFormat, sessionIndex }) => ({ appId, nameId, nameIdFormat, sessionIndex })),
@@ -192,23 +192,23 @@ async function continueChain(ctx: IdpContext, req: Request, res: Response, chain
   const pending = [...chain.pending];
   while (pending.length > 0) {
     const next = pending.shift() as PendingLogout;
-    const app = ctx.apps.byId(next.appId);
+    const app = await ctx.apps.byId(next.appId);
     if (!app?.sloUrl) continue;
     const id = samlId();
-    ctx.logoutChains.save({ ...chain, pending, currentRequestId: id, currentAppId: app.id });
+    await ctx.logoutChains.save({ ...chain, pending, currentRequestId: id, currentAppId: app.id });
     const xml = buildLogoutRequest({ id, issuer: ctx.config.entityId, destination: app.sloUrl, nameId: next.nameId, nameIdFormat: next.nameIdFormat, sessionIndex: next.sessionIndex, now, lifetimeMs: 5 * 60_000 });
-    ctx.audit.record({ type: "saml.logout.request_sent", outcome: "info", appId: app.id, ip: clientIp(req), detail: { requestId: id } });
+    await ctx.audit.record({ type: "saml.logout.request_sent", outcome: "info", appId: app.id, ip: clientIp(req), detail: { requestId: id } });
     sendToApp(ctx, req, res, app, "SAMLRequest", xml, id, null);
     return;
   }
-  ctx.logoutChains.remove(chain.id);
-  const initiator = chain.initiatorAppId ? ctx.apps.byId(chain.initiatorAppId) : undefined;
+  await ctx.logoutChains.remove(chain.id);
+  const initiator = chain.initiatorAppId ? await ctx.apps.byId(chain.initiatorAppId) : undefined;
   if (initiator?.sloUrl && chain.initiatorRequestId) {
-    ctx.audit.record({ type: "saml.logout.completed", outcome: "success", appId: initiator.id, ip: clientIp(req), reason: "LogoutResponse sent to initiating app" });
+    await ctx.audit.record({ type: "saml.logout.completed", outcome: "success", appId: initiator.id, ip: clientIp(req), reason: "LogoutResponse sent to initiating app" });
     answerInitiator(ctx, req, res, initiator, chain.initiatorRequestId, chain.relayState, { code: statusCodes.success });
     return;
   }
-  ctx.audit.record({ type: "saml.logout.completed", outcome: "success", ip: clientIp(req), reason: "signed out at Gatehouse" });
+  await ctx.audit.record({ type: "saml.logout.completed", outcome: "success", ip: clientIp(req), reason: "signed out at Gatehouse" });
   render(res, "signed-out", { title: "Signed out" });
 }
 

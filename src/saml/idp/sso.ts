@@ -27,20 +27,20 @@ export async function handleSso(ctx: IdpContext, req: Request, res: Response): P
     const inbound = readInbound(req, ctx.config.limits, ["SAMLRequest"]);
     let doc = parseStrict(inbound.xml);
     const request0 = readAuthnRequest(doc);
-    app = knownIssuer(ctx, request0.issuer);
+    app = await knownIssuer(ctx, request0.issuer);
     doc = checkSignature(inbound, doc, app);
     const request = readAuthnRequest(doc); // from the signed bytes when there was a signature
     const acsUrl = registeredAcs(app, request);
     checkDestination(ctx, request);
     checkFreshness(ctx, request);
-    notReplayed(ctx, app, request);
+    await notReplayed(ctx, app, request);
     if (request.isPassive) throw new GatehouseError("saml_unsupported", "IsPassive is not supported");
-    ctx.audit.record({ type: "saml.authn_request.accepted", outcome: "success", appId: app.id, ip, detail: { requestId: request.id, binding: inbound.binding, acsUrl, requestedAuthnContext: request.requestedAuthnContext } });
+    await ctx.audit.record({ type: "saml.authn_request.accepted", outcome: "success", appId: app.id, ip, detail: { requestId: request.id, binding: inbound.binding, acsUrl, requestedAuthnContext: request.requestedAuthnContext } });
     if (!(await authnContextPossible(ctx, res, ip, app, request, acsUrl, inbound.relayState))) return;
     await ctx.login.start(req, res, { appId: app.id, requestId: request.id, relayState: inbound.relayState, acsUrl, forceAuthn: request.forceAuthn });
   } catch (e) {
     if (e instanceof GatehouseError) {
-      ctx.audit.record({ type: "saml.authn_request.rejected", outcome: "failure", appId: app?.id ?? null, ip, reason: e.code, detail: { detail: e.detail } });
+      await ctx.audit.record({ type: "saml.authn_request.rejected", outcome: "failure", appId: app?.id ?? null, ip, reason: e.code, detail: { detail: e.detail } });
       Object.assign(e, { audited: true });
     }
     throw e;
@@ -48,8 +48,8 @@ export async function handleSso(ctx: IdpContext, req: Request, res: Response): P
 }
 
 /** Checks that the request comes from a registered app. */
-function knownIssuer(ctx: IdpContext, issuer: string): App {
-  const app = ctx.apps.byEntityId(issuer);
+async function knownIssuer(ctx: IdpContext, issuer: string): Promise<App> {
+  const app = await ctx.apps.byEntityId(issuer);
   if (!app) throw new GatehouseError("saml_unknown_app", `issuer ${issuer.slice(0, 200)}`);
   return app;
 }
@@ -121,7 +121,7 @@ async function authnContextPossible(ctx: IdpContext, res: Response, ip: string, 
   const requested = request.requestedAuthnContext;
   if (!requested) return true;
   if (!satisfiable(requested)) {
-    ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: app.id, ip, reason: "no_authn_context", detail: { requestId: request.id, requested } });
+    await ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: app.id, ip, reason: "no_authn_context", detail: { requestId: request.id, requested } });
     postStatusResponse(ctx, res, { app, acsUrl, inResponseTo: request.id, relayState, status: { code: statusCodes.responder, detail: statusCodes.noAuthnContext } });
     return false;
   }
@@ -130,11 +130,11 @@ async function authnContextPossible(ctx: IdpContext, res: Response, ip: string, 
 }
 
 /** Checks that this request ID has not started a sign-in before. */
-function notReplayed(ctx: IdpContext, app: App, request: AuthnRequest): void {
+async function notReplayed(ctx: IdpContext, app: App, request: AuthnRequest): Promise<void> {
   const { requestClockSkewMs, transactionMs } = ctx.config.lifetimes;
   const now = ctx.clock.now();
   // Expired IDs are purged by the sweeper (ops/sweeper.ts), not on every request.
-  if (!ctx.seenRequests.remember(app.id, request.id, now + transactionMs + 2 * requestClockSkewMs)) {
+  if (!(await ctx.seenRequests.remember(app.id, request.id, now + transactionMs + 2 * requestClockSkewMs))) {
     throw new GatehouseError("saml_request_replayed", `request ID ${request.id}`);
   }
 }
