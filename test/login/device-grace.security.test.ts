@@ -26,13 +26,13 @@ beforeAll(async () => {
   const idp = await readIdpMetadata(`${gh.url}/saml/metadata`);
   remember = await makeSp(idp, "remember-app", { acceptedClockSkewMs: 10 * 60_000 });
   open = await makeSp(idp, "open-app", { acceptedClockSkewMs: 10 * 60_000 });
-  gh.rt.loginPolicies.assign(gh.addApp({ name: "Remember", entityId: remember.entityId, acs: [{ url: remember.acs, index: 0, isDefault: true }] }).id, "remember", "enforce", gh.clock.now());
-  gh.addApp({ name: "Open", entityId: open.entityId, acs: [{ url: open.acs, index: 0, isDefault: true }] });
+  await gh.rt.loginPolicies.assign((await gh.addApp({ name: "Remember", entityId: remember.entityId, acs: [{ url: remember.acs, index: 0, isDefault: true }] })).id, "remember", "enforce", gh.clock.now());
+  await gh.addApp({ name: "Open", entityId: open.entityId, acs: [{ url: open.acs, index: 0, isDefault: true }] });
 });
 afterAll(() => gh.close());
 
-const devicesOf = (username: string) => gh.rt.devices.forUser(gh.rt.users.byLogin(username)?.id ?? "");
-const lastDecision = () => gh.rt.audit.recent(30).find((e) => e.type === "policy.decided");
+const devicesOf = async (username: string) => gh.rt.devices.forUser((await gh.rt.users.byLogin(username))?.id ?? "");
+const lastDecision = async () => (await gh.rt.audit.recent(30)).find((e) => e.type === "policy.decided");
 const again = async (b: Browser, sp: TestSp, username: string) => {
   b.cookies.delete("gh_session");
   return j.signIn(b, sp, username);
@@ -46,7 +46,7 @@ const holding = (cookie: string, ua = chrome) => {
 describe("a device token replaced less than a minute ago", () => {
   let owner: Browser;
   let copied = "";
-  let hashes: ReturnType<typeof gh.rt.devices.hashesOf>;
+  let hashes: Awaited<ReturnType<typeof gh.rt.devices.hashesOf>>;
 
   beforeAll(async () => {
     await gh.addUser("gil", password, { email: "gil@example.com" });
@@ -58,13 +58,13 @@ describe("a device token replaced less than a minute ago", () => {
     copied = owner.cookies.get("gh_device") as string;
     await j.accepted(remember, await again(owner, remember, "gil")); // trusted: skips the challenge, rotates the token
     expect(owner.cookies.get("gh_device")).not.toBe(copied);
-    hashes = gh.rt.devices.hashesOf(devicesOf("gil")[0]?.id ?? "");
+    hashes = await gh.rt.devices.hashesOf((await devicesOf("gil"))[0]?.id ?? "");
   });
 
   it("is not trusted: its holder is challenged, and the policy sees neither a known nor a trusted device", async () => {
     const page = await j.signIn(holding(copied), remember, "gil");
     expect(page.body).toContain("Enter the code from your authenticator app");
-    expect(lastDecision()?.detail).toMatchObject({ device: { known: false, trusted: false } });
+    expect((await lastDecision())?.detail).toMatchObject({ device: { known: false, trusted: false } });
   });
 
   it("gives its holder no token, rotates nothing and registers no second device, even 20 times at once", async () => {
@@ -76,19 +76,19 @@ describe("a device token replaced less than a minute ago", () => {
     expect(pages.filter((p) => p.status !== 200 && p.status !== 429)).toEqual([]);
     for (const page of signedIn) await j.accepted(open, page);
     expect(thieves.map((b) => b.cookies.get("gh_device"))).toEqual(thieves.map(() => copied));
-    expect(devicesOf("gil")).toHaveLength(1);
-    expect(devicesOf("gil")[0]?.revokedAt).toBeNull();
-    expect(gh.rt.devices.hashesOf(devicesOf("gil")[0]?.id ?? "")).toEqual(hashes);
+    expect(await devicesOf("gil")).toHaveLength(1);
+    expect((await devicesOf("gil"))[0]?.revokedAt).toBeNull();
+    expect(await gh.rt.devices.hashesOf((await devicesOf("gil"))[0]?.id ?? "")).toEqual(hashes);
   });
 
   it("is not recognised from another kind of browser", async () => {
     await j.accepted(open, await j.signIn(holding(copied, firefox), open, "gil"));
-    expect(lastDecision()?.detail).toMatchObject({ device: { known: false, browser: "Firefox" } });
-    expect(devicesOf("gil")).toHaveLength(2); // a new device of its own, not the owner's
+    expect((await lastDecision())?.detail).toMatchObject({ device: { known: false, browser: "Firefox" } });
+    expect(await devicesOf("gil")).toHaveLength(2); // a new device of its own, not the owner's
   });
 
   it("leaves the owner's browser the trusted device it was", async () => {
     await j.accepted(remember, await again(owner, remember, "gil"));
-    expect(lastDecision()?.detail).toMatchObject({ device: { known: true, trusted: true } });
+    expect((await lastDecision())?.detail).toMatchObject({ device: { known: true, trusted: true } });
   });
 });

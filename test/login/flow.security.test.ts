@@ -13,7 +13,7 @@ const password = "a long and correct password";
 
 beforeAll(async () => {
   gh = await startGatehouse();
-  gh.addApp({ entityId: issuer, acs: [{ url: "https://sp.example.test/acs", index: 0, isDefault: true }] });
+  await gh.addApp({ entityId: issuer, acs: [{ url: "https://sp.example.test/acs", index: 0, isDefault: true }] });
   await gh.addUser("grace", password);
   await gh.addUser("target", password);
 });
@@ -23,7 +23,7 @@ async function loginPage(browser: Browser): Promise<Page> {
   return browser.follow(`${gh.url}/saml/sso?SAMLRequest=${redirectParam(authnRequest({ issuer }))}`);
 }
 
-const lastAudit = () => gh.rt.audit.recent(1)[0];
+const lastAudit = async () => (await gh.rt.audit.recent(1))[0];
 
 describe("login transactions", () => {
   it("issue at most one assertion: a replayed form submission gets an error page", async () => {
@@ -34,7 +34,7 @@ describe("login transactions", () => {
     const replay = await browser.submit(form, { username: "grace", password });
     expect(replay.status).toBe(400);
     expect(replay.body).not.toContain("SAMLResponse");
-    expect(lastAudit()).toMatchObject({ type: "request.rejected", reason: "transaction_not_found" });
+    expect(await lastAudit()).toMatchObject({ type: "request.rejected", reason: "transaction_not_found" });
   });
 
   it("expire after ten minutes", async () => {
@@ -45,7 +45,7 @@ describe("login transactions", () => {
       const res = await browser.submit(form, { username: "grace", password });
       expect(res.status).toBe(400);
       expect(res.body).not.toContain("SAMLResponse");
-      expect(lastAudit()).toMatchObject({ reason: "transaction_expired" });
+      expect(await lastAudit()).toMatchObject({ reason: "transaction_expired" });
     } finally {
       gh.clock.advance(-11 * 60_000);
     }
@@ -55,7 +55,7 @@ describe("login transactions", () => {
     const form = readForm(await loginPage(new Browser()));
     const res = await new Browser().submit(form, { username: "grace", password });
     expect(res.status).toBe(400);
-    expect(lastAudit()).toMatchObject({ reason: "transaction_wrong_browser" });
+    expect(await lastAudit()).toMatchObject({ reason: "transaction_wrong_browser" });
   });
 
   it("refuse a login form without its CSRF token", async () => {
@@ -63,7 +63,7 @@ describe("login transactions", () => {
     const form = readForm(await loginPage(browser));
     const res = await browser.submit(form, { username: "grace", password, csrf: "forged" });
     expect(res.status).toBe(403);
-    expect(lastAudit()).toMatchObject({ reason: "csrf_failed" });
+    expect(await lastAudit()).toMatchObject({ reason: "csrf_failed" });
   });
 
   it("refuse a login form posted from another site", async () => {
@@ -85,7 +85,7 @@ describe("password guessing", () => {
     expect(res.status).toBe(429);
     expect(res.headers.get("retry-after")).toBe("30");
     expect(res.body).not.toContain("SAMLResponse");
-    expect(lastAudit()).toMatchObject({ type: "login.throttled", username: "target" });
+    expect(await lastAudit()).toMatchObject({ type: "login.throttled", username: "target" });
     gh.clock.advance(31_000);
     const later = await browser.submit(readForm(await loginPage(browser)), { username: "target", password });
     expect(later.body).toContain("SAMLResponse");
@@ -101,7 +101,7 @@ describe("password guessing", () => {
     expect(known.status).toBe(401);
     expect(strip(known)).toBe(strip(wrong));
     expect(strip(unknown)).toBe(strip(wrong));
-    const audits = gh.rt.audit.recent(20).filter((e) => e.type === "login.password.failed").slice(0, 3).map((e) => e.reason);
+    const audits = (await gh.rt.audit.recent(20)).filter((e) => e.type === "login.password.failed").slice(0, 3).map((e) => e.reason);
     expect(audits).toEqual(["wrong password", "unknown user", "unknown user"]);
   });
 });

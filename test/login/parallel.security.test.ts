@@ -41,8 +41,8 @@ beforeAll(async () => {
   );
   const idp = await readIdpMetadata(`${gh.url}/saml/metadata`);
   sp = await makeSp(idp, "parallel-app", { acceptedClockSkewMs: 10 * 60_000 });
-  const app = gh.addApp({ name: "Parallel", entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }] });
-  gh.rt.loginPolicies.assign(app.id, "split", "enforce", gh.clock.now());
+  const app = await gh.addApp({ name: "Parallel", entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }] });
+  await gh.rt.loginPolicies.assign(app.id, "split", "enforce", gh.clock.now());
 });
 afterAll(async () => {
   await gh?.close();
@@ -57,8 +57,8 @@ const from = (ip?: string) => {
   net++;
   return new Browser({ "x-forwarded-for": ip ?? `100.${64 + Math.floor(net / 250)}.${net % 250}.7` });
 };
-const audits = (type: string, n = 2000) => gh.rt.audit.recent(n).filter((e) => e.type === type);
-const count = (type: string, pred: (e: ReturnType<typeof audits>[number]) => boolean = () => true) => audits(type).filter(pred).length;
+const audits = async (type: string, n = 2000) => (await gh.rt.audit.recent(n)).filter((e) => e.type === type);
+const count = async (type: string, pred: (e: Awaited<ReturnType<typeof audits>>[number]) => boolean = () => true) => (await audits(type)).filter(pred).length;
 
 /** The password form of a sign-in to Gatehouse itself, started in this browser. */
 async function loginForm(b: Browser): Promise<Form> {
@@ -83,12 +83,12 @@ describe("password throttles under a burst", () => {
       const b = from(ip);
       return { b, form: await loginForm(b) };
     }));
-    const before = count("login.password.failed", (e) => e.ip === ip);
+    const before = await count("login.password.failed", (e) => e.ip === ip);
     // Different (unknown) accounts: only the address budget stands between them and the hash.
     const pages = await Promise.all(forms.map(({ b, form }, i) => b.submit(form, { username: `nobody${i}`, password: "wrong password" })));
     expect(pages.filter((p) => p.status === 401)).toHaveLength(networkLimits.perAddress.points);
     expect(pages.filter((p) => p.status === 429)).toHaveLength(50 - networkLimits.perAddress.points);
-    expect(count("login.password.failed", (e) => e.ip === ip) - before).toBe(networkLimits.perAddress.points);
+    expect(await count("login.password.failed", (e) => e.ip === ip) - before).toBe(networkLimits.perAddress.points);
   });
 
   it("counts an IPv6 /64 as one address: spreading over its addresses gains nothing", async () => {
@@ -109,7 +109,7 @@ describe("password throttles under a burst", () => {
     // The username and the email name one account: one budget.
     const pages = await Promise.all(forms.map(({ b, form }, i) => b.submit(form, { username: i % 2 ? "burst" : "BURST@example.com", password: "wrong password" })));
     expect(pages.filter((p) => p.status === 401)).toHaveLength(accountLimits.freeFailures + 1);
-    expect(count("login.password.failed", (e) => e.userId === user.id)).toBe(accountLimits.freeFailures + 1);
+    expect(await count("login.password.failed", (e) => e.userId === user.id)).toBe(accountLimits.freeFailures + 1);
     // Even the right password now waits out the delay, from a stranger's browser.
     const late = from();
     expect((await late.submit(await loginForm(late), { username: "burst", password })).status).toBe(429);
@@ -136,7 +136,7 @@ describe("password throttles under a burst", () => {
       return { b, form: await loginForm(b) };
     }));
     // Each of these addresses is known too: the owner signed in from all of them before.
-    for (let i = 1; i <= 30; i++) gh.rt.audit.record({ type: "session.started", outcome: "success", userId: user.id, ip: `198.18.${i}.9` });
+    for (let i = 1; i <= 30; i++) await gh.rt.audit.record({ type: "session.started", outcome: "success", userId: user.id, ip: `198.18.${i}.9` });
     const pages = await Promise.all(forms.map(({ b, form }) => b.submit(form, { username: "stopper", password: "wrong password" })));
     expect(pages.filter((p) => p.status === 401)).toHaveLength(10);
     const row = gh.rt.db.prepare("SELECT consecutive FROM account_failures WHERE account_key = ?").get(`user:${user.id}`) as { consecutive: number };
@@ -153,7 +153,7 @@ describe("password throttles under a burst", () => {
     });
     expect(cli.status, cli.stderr).toBe(0);
     expect(cli.stdout).toContain(`Unlocked stopper: cleared ${accountLimits.hardStop} failed password tries`);
-    expect(count("user.unlocked", (e) => e.userId === user.id)).toBe(1);
+    expect(await count("user.unlocked", (e) => e.userId === user.id)).toBe(1);
     const after = from(home);
     expect((await after.submit(await loginForm(after), { username: "stopper", password })).status).toBe(303);
   });
@@ -174,9 +174,9 @@ describe("one transaction under parallel requests", () => {
       const statuses = [a.status, c.status].sort();
       // One moves the transaction on; the other is told it has moved on, whatever the timing.
       expect(statuses).toEqual([303, 400]);
-      const tx = gh.rt.transactions.byId(txId);
+      const tx = await gh.rt.transactions.byId(txId);
       const winner = a.status === 303 ? "root" : "bob";
-      expect(tx?.userId).toBe(gh.rt.users.byLogin(winner)?.id);
+      expect(tx?.userId).toBe((await gh.rt.users.byLogin(winner))?.id);
       expect(tx?.challenge?.methods).toEqual(winner === "root" ? ["totp"] : ["kba"]);
     }
   });
@@ -190,11 +190,11 @@ describe("one transaction under parallel requests", () => {
     if (page.body.includes('name="method"') && !page.body.includes('name="answer0"')) page = await b.submit(readForm(page, 0));
     expect(page.body).toContain('name="answer0"');
     const form = readForm(page);
-    const before = count("challenge.failed", (e) => e.userId === kim.id);
+    const before = await count("challenge.failed", (e) => e.userId === kim.id);
     const pages = await Promise.all(Array.from({ length: 30 }, () => b.submit(form, { answer0: "wrong one", answer1: "wrong two" })));
-    expect(count("challenge.failed", (e) => e.userId === kim.id) - before).toBe(maxTriesPerMethodPerTransaction);
+    expect(await count("challenge.failed", (e) => e.userId === kim.id) - before).toBe(maxTriesPerMethodPerTransaction);
     expect(pages.filter((p) => p.status === 401 || p.status === 429).length).toBeGreaterThan(0);
-    expect(gh.rt.transactions.byId(form.fields.tx as string)?.state).toBe("denied");
+    expect((await gh.rt.transactions.byId(form.fields.tx as string))?.state).toBe("denied");
     // Over: even the right answers are refused now.
     expect((await b.submit(form, { answer0: "ipswich", answer1: "frostburg" })).status).toBe(400);
   });
@@ -215,7 +215,7 @@ describe("one transaction under parallel requests", () => {
     const code = totpNow(rootSecretValue);
     const pages = await Promise.all(Array.from({ length: 20 }, () => burst.b.submit(burst.form, { code })));
     expect(pages.filter((p) => p.body.includes('name="SAMLResponse"')).length).toBeLessThanOrEqual(1);
-    expect(count("saml.response.issued", (e) => e.transactionId === burst.form.fields.tx)).toBeLessThanOrEqual(1);
+    expect(await count("saml.response.issued", (e) => e.transactionId === burst.form.fields.tx)).toBeLessThanOrEqual(1);
     // Fewer than the tries allowed, with a fresh step: exactly one goes through, and the app accepts it.
     gh.clock.advance(60_000);
     const clicks = await rootAtTotp();
@@ -223,7 +223,7 @@ describe("one transaction under parallel requests", () => {
     const answered = await Promise.all(Array.from({ length: maxTriesPerMethodPerTransaction - 1 }, () => clicks.b.submit(clicks.form, { code: fresh })));
     const issued = answered.filter((p) => p.body.includes('name="SAMLResponse"'));
     expect(issued).toHaveLength(1);
-    expect(count("saml.response.issued", (e) => e.transactionId === clicks.form.fields.tx)).toBe(1);
+    expect(await count("saml.response.issued", (e) => e.transactionId === clicks.form.fields.tx)).toBe(1);
     await j.accepted(sp, issued[0] as Page);
   });
 
@@ -248,7 +248,7 @@ describe("one transaction under parallel requests", () => {
 describe("email codes under a burst", () => {
   it("mails one code however many resends arrive at once, and the code works once", async () => {
     const eve = await gh.addUser("evep", password, { email: "evep@example.com" });
-    gh.rt.users.setAltEmail(eve.id, "evep.alt@example.org", gh.clock.now());
+    await gh.rt.users.setAltEmail(eve.id, "evep.alt@example.org", gh.clock.now());
     const b = from();
     let page = await b.submit(await appLoginForm(b), { username: "evep", password });
     page = await b.follow(url(page.headers.get("location") as string));
@@ -270,8 +270,8 @@ describe("email codes under a burst", () => {
     // A double submit of the right code: one sign-in, and the code is spent.
     const answers = await Promise.all(Array.from({ length: maxTriesPerMethodPerTransaction - 1 }, () => b.submit(readForm(challenge), { code: second })));
     expect(answers.filter((p) => p.body.includes('name="SAMLResponse"'))).toHaveLength(1);
-    expect(count("challenge.passed", (e) => e.userId === eve.id)).toBe(1);
-    if (first !== second) expect(count("challenge.failed", (e) => e.userId === eve.id && e.reason === "email code wrong")).toBe(0);
+    expect(await count("challenge.passed", (e) => e.userId === eve.id)).toBe(1);
+    if (first !== second) expect(await count("challenge.failed", (e) => e.userId === eve.id && e.reason === "email code wrong")).toBe(0);
   });
 });
 

@@ -19,9 +19,9 @@ describe("the strictest device limit in use", () => {
     ["an app's limit, though the default has none", [["default", "first-factor-only"], ["app-a", "one"]], 1],
     ["an app in report-only mode counts too", [["app-r", "one", "report-only"]], 1],
     ["a policy that is not loaded adds none (it refuses every sign-in instead)", [["default", "gone"], ["app-a", "five"]], 5],
-  ] as const)("%s", (_name, assignments, expected) => {
+  ] as const)("%s", async (_name, assignments, expected) => {
     const repo = setUp();
-    for (const [scope, policy, mode] of assignments as readonly (readonly [string, string, ("enforce" | "report-only")?])[]) repo.assign(scope, policy, mode ?? "enforce", 0);
-    expect(strictestDeviceLimit(catalog, repo)).toBe(expected);
+    for (const [scope, policy, mode] of assignments as readonly (readonly [string, string, ("enforce" | "report-only")?])[]) await repo.assign(scope, policy, mode ?? "enforce", 0);
+    expect(await strictestDeviceLimit(catalog, repo)).toBe(expected);
   });
 });
