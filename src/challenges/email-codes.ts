@@ -79,17 +79,27 @@ export class EmailCodes {
   }
 
   async check(userId: string, purpose: string, code: string, now: number): Promise<CheckResult> {
-    const c = await this.#repo.latest(userId, purpose);
-    if (!c || c.usedAt !== null) return "none";
-    if (c.expiresAt <= now) return "expired";
-    // The try is counted before the comparison: parallel guesses each spend one.
-    if ((await this.#repo.countAttempt(c.id)) > codeLimits.maxTries) return "too-many-tries";
-    const typed = code.replace(/\s+/g, "");
-    if (!/^[0-9]{6}$/.test(typed) || !safeEqual(this.#hash(c.id, typed), c.codeHash)) return "wrong";
-    return (await this.#repo.use(c.id, now)) ? "ok" : "none";
+    return (await this.redeem(userId, purpose, code, now)).result;
   }
 
-  /** The address the latest code for this purpose went to (for confirming an address). */
+  /**
+   * Checks the code and tells which address the checked code went to: the address proved is the
+   * one read with the code, not one looked up again (a code sent meanwhile may have replaced it).
+   */
+  async redeem(userId: string, purpose: string, code: string, now: number): Promise<{ result: CheckResult; address: string | undefined }> {
+    const c = await this.#repo.latest(userId, purpose);
+    if (!c || c.usedAt !== null) return { result: "none", address: c?.address };
+    const address = c.address;
+    if (c.expiresAt <= now) return { result: "expired", address };
+    // The try is counted before the comparison: parallel guesses each spend one.
+    if ((await this.#repo.countAttempt(c.id)) > codeLimits.maxTries) return { result: "too-many-tries", address };
+    const typed = code.replace(/\s+/g, "");
+    if (!/^[0-9]{6}$/.test(typed) || !safeEqual(this.#hash(c.id, typed), c.codeHash)) return { result: "wrong", address };
+    // Single use in one statement; it fails too when a newer code retired this one meanwhile.
+    return { result: (await this.#repo.use(c.id, now)) ? "ok" : "none", address };
+  }
+
+  /** The address the latest code for this purpose went to. */
   async addressOf(userId: string, purpose: string): Promise<string | undefined> {
     return (await this.#repo.latest(userId, purpose))?.address;
   }

@@ -67,8 +67,8 @@ const forms = {
 export function accountRouter(d: AccountDeps): express.Router {
   const r = express.Router();
 
-  const signedIn = (req: Request, res: Response, path: string): CurrentSession | null => {
-    const current = d.sessions.current(req);
+  const signedIn = async (req: Request, res: Response, path: string): Promise<CurrentSession | null> => {
+    const current = await d.sessions.current(req);
     if (!current) {
       res.redirect(303, `/login?return=${encodeURIComponent(path)}`);
       return null;
@@ -81,10 +81,10 @@ export function accountRouter(d: AccountDeps): express.Router {
    * replace a method it could not pass. An account with no other method has only its password.
    * The sign-in page is asked for a re-authentication (`reauth=1`), which challenges with that method.
    */
-  const recent = (req: Request, res: Response, path: string): CurrentSession | null => {
-    const current = signedIn(req, res, path);
+  const recent = async (req: Request, res: Response, path: string): Promise<CurrentSession | null> => {
+    const current = await signedIn(req, res, path);
     if (!current) return null;
-    const strongest = d.challenges.strongest(current.user);
+    const strongest = await d.challenges.strongest(current.user);
     const strongEnough = strongest === null || passedIn(current).includes(strongest);
     if (d.clock.now() - current.session.authTime > d.config.lifetimes.reauthMs || !strongEnough) {
       res.redirect(303, `/login?reauth=1&return=${encodeURIComponent(path)}`);
@@ -98,38 +98,39 @@ export function accountRouter(d: AccountDeps): express.Router {
     if (!parsed.success) throw new GatehouseError("bad_request", `account form: ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}`);
     return parsed.data;
   };
-  const changed = (req: Request, user: User, factor: string, change: string, what: string): void => {
-    d.audit.record({ type: "factor.changed", outcome: "success", userId: user.id, username: user.username, ip: clientIp(req), detail: { factor, change } });
+  const changed = async (req: Request, user: User, factor: string, change: string, what: string): Promise<void> => {
+    await d.audit.record({ type: "factor.changed", outcome: "success", userId: user.id, username: user.username, ip: clientIp(req), detail: { factor, change } });
     // Trust was granted on the strength of the old factor: it ends with it (SECURITY.md C.3).
     if (factor === "totp") {
-      const n = d.deviceStore.untrustAll(user.id);
-      if (n > 0) d.audit.record({ type: "device.untrusted", outcome: "info", userId: user.id, username: user.username, ip: clientIp(req), reason: "authenticator app changed", detail: { devices: n } });
+      const n = await d.deviceStore.untrustAll(user.id);
+      if (n > 0) await d.audit.record({ type: "device.untrusted", outcome: "info", userId: user.id, username: user.username, ip: clientIp(req), reason: "authenticator app changed", detail: { devices: n } });
     }
     d.notices.factorChanged(user, what, d.clock.now());
   };
   const csrf = (c: CurrentSession) => d.csrf.token("session", c.session.idHash);
 
-  r.get("/account", (req, res) => {
-    const current = signedIn(req, res, "/account");
+  r.get("/account", async (req, res) => {
+    const current = await signedIn(req, res, "/account");
     if (!current) return;
     const { user } = current;
-    const thisDevice = d.devices.recognise(req, user);
+    const thisDevice = await d.devices.recognise(req, user);
     const now = d.clock.now();
-    const apps = new Map(d.apps.list().map((a) => [a.id, a.name]));
+    const [appList, enrolled, devices, signIns] = await Promise.all([d.apps.list(), d.challenges.enrolled(user), d.deviceStore.forUser(user.id), d.audit.signInsOf(user.id)]);
+    const apps = new Map(appList.map((a) => [a.id, a.name]));
     render(res, "account", {
       title: "Your account",
       user,
       csrf: csrf(current),
       done: typeof req.query.done === "string" ? req.query.done.slice(0, 40) : null,
       problem: typeof req.query.problem === "string" && req.query.problem in problems ? problems[req.query.problem as Problem] : null,
-      enrolled: d.challenges.enrolled(user),
+      enrolled,
       kbaEnabled: d.config.kba,
       altEmail: user.altEmail,
       // Devices of the same kind are told apart by the start of their ID (not a secret: the cookie's secret is its other half).
-      devices: d.deviceStore.forUser(user.id).map((dev) => ({ ...dev, name: deviceName(dev), shortId: dev.id.slice(0, 6), current: dev.id === thisDevice?.id, trusted: (dev.trustedUntil ?? 0) > now, firstSeen: utcMinute(dev.firstSeenAt), lastSeen: utcMinute(dev.lastSeenAt), trustedUntil: dev.trustedUntil ? utcMinute(dev.trustedUntil) : null })),
+      devices: devices.map((dev) => ({ ...dev, name: deviceName(dev), shortId: dev.id.slice(0, 6), current: dev.id === thisDevice?.id, trusted: (dev.trustedUntil ?? 0) > now, firstSeen: utcMinute(dev.firstSeenAt), lastSeen: utcMinute(dev.lastSeenAt), trustedUntil: dev.trustedUntil ? utcMinute(dev.trustedUntil) : null })),
       thisDeviceRegistered: thisDevice !== null,
       thisDeviceTrusted: (thisDevice?.trustedUntil ?? 0) > now,
-      signIns: d.audit.signInsOf(user.id).map((e) => ({ ...e, at: utcMinute(e.at), app: e.appId ? (apps.get(e.appId) ?? "a removed app") : "Gatehouse", ok: e.outcome === "success", what: e.type === "challenge.failed" ? "second step failed" : e.outcome === "success" ? "signed in" : "refused" })),
+      signIns: signIns.map((e) => ({ ...e, at: utcMinute(e.at), app: e.appId ? (apps.get(e.appId) ?? "a removed app") : "Gatehouse", ok: e.outcome === "success", what: e.type === "challenge.failed" ? "second step failed" : e.outcome === "success" ? "signed in" : "refused" })),
       outbox: d.config.demo && d.mailer.outbox !== null,
       apps: [...apps].map(([id, name]) => ({ id, name })),
     });
@@ -140,33 +141,33 @@ export function accountRouter(d: AccountDeps): express.Router {
   const totpPage = async (res: Response, current: CurrentSession, error?: string): Promise<void> => {
     const enrolment = await d.totp.start(current.user, d.clock.now());
     const secretGroups = enrolment.secret.match(/.{1,4}/g)?.join(" ") ?? enrolment.secret;
-    render(res, "account-totp", { title: "Set up an authenticator app", csrf: csrf(current), ...enrolment, secretGroups, replacing: d.challenges.enrolled(current.user).includes("totp"), error }, error ? 400 : 200);
+    render(res, "account-totp", { title: "Set up an authenticator app", csrf: csrf(current), ...enrolment, secretGroups, replacing: (await d.challenges.enrolled(current.user)).includes("totp"), error }, error ? 400 : 200);
   };
   r.get("/account/totp", async (req, res) => {
-    const current = recent(req, res, "/account/totp");
+    const current = await recent(req, res, "/account/totp");
     if (!current) return;
     await totpPage(res, current);
   });
   r.post("/account/totp", async (req, res) => {
-    const current = recent(req, res, "/account/totp");
+    const current = await recent(req, res, "/account/totp");
     if (!current) return;
     const f = parse(forms.totp, req, current);
     const result = await d.totp.confirm(current.user, f.pending, f.code, d.clock.now());
     if (result !== "saved") {
-      d.audit.record({ type: "factor.changed", outcome: "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: `TOTP confirmation ${result}`, detail: { factor: "totp", change: "set" } });
+      await d.audit.record({ type: "factor.changed", outcome: "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: `TOTP confirmation ${result}`, detail: { factor: "totp", change: "set" } });
       if (result === "expired") return res.redirect(303, "/account/totp");
       return totpPage(res, current, "That code is not right. Scan this new code and try again with the code your app shows.");
     }
-    changed(req, current.user, "totp", "set", "An authenticator app was set up for your account");
+    await changed(req, current.user, "totp", "set", "An authenticator app was set up for your account");
     res.redirect(303, "/account?done=totp");
   });
   /** A one-button change on the account page: a recent sign-in, the session's CSRF token, then back with what was done (or what stopped it). */
-  const button = (path: string, act: (req: Request, res: Response, current: CurrentSession) => string | { problem: Problem }): void => {
-    r.post(path, (req, res) => {
-      const current = recent(req, res, "/account");
+  const button = (path: string, act: (req: Request, res: Response, current: CurrentSession) => Promise<string | { problem: Problem }>): void => {
+    r.post(path, async (req, res) => {
+      const current = await recent(req, res, "/account");
       if (!current) return;
       parse(csrfOnly, req, current);
-      const done = act(req, res, current);
+      const done = await act(req, res, current);
       res.redirect(303, typeof done === "string" ? `/account?done=${done}` : `/account?problem=${done.problem}`);
     });
   };
@@ -174,27 +175,27 @@ export function accountRouter(d: AccountDeps): express.Router {
    * Trust lets a device skip challenges, so it is minted only by one: the session must have
    * passed a challenge (on an account with other methods `recent` already asked for the strongest).
    */
-  const challengePassed = (req: Request, current: CurrentSession): boolean => {
+  const challengePassed = async (req: Request, current: CurrentSession): Promise<boolean> => {
     if (mayTrustDevice(passedIn(current))) return true;
-    d.audit.record({ type: "factor.changed", outcome: "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: "trusting a device without a passed authenticator app or email code", detail: { factor: "device", change: "trusted" } });
+    await d.audit.record({ type: "factor.changed", outcome: "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: "trusting a device without a passed authenticator app or email code", detail: { factor: "device", change: "trusted" } });
     return false;
   };
 
-  button("/account/totp/remove", (req, _res, { user }) => {
-    if (d.totp.remove(user)) changed(req, user, "totp", "removed", "The authenticator app was removed from your account");
+  button("/account/totp/remove", async (req, _res, { user }) => {
+    if (await d.totp.remove(user)) await changed(req, user, "totp", "removed", "The authenticator app was removed from your account");
     return "totp-removed";
   });
 
   // Security questions.
-  r.get("/account/kba", (req, res) => {
+  r.get("/account/kba", async (req, res) => {
     if (!d.config.kba) throw new GatehouseError("not_found", "KBA is switched off");
-    const current = recent(req, res, "/account/kba");
+    const current = await recent(req, res, "/account/kba");
     if (!current) return;
     render(res, "account-kba", { title: "Security questions", csrf: csrf(current), suggestions: suggestedQuestions, values: { q0: suggestedQuestions[0], q1: suggestedQuestions[1], q2: suggestedQuestions[2] } });
   });
   r.post("/account/kba", async (req, res) => {
     if (!d.config.kba) throw new GatehouseError("not_found", "KBA is switched off");
-    const current = recent(req, res, "/account/kba");
+    const current = await recent(req, res, "/account/kba");
     if (!current) return;
     const f = parse(forms.kba, req, current) as Record<string, string>;
     try {
@@ -203,18 +204,18 @@ export function accountRouter(d: AccountDeps): express.Router {
       if (!(e instanceof KbaSetupError)) throw e;
       return render(res, "account-kba", { title: "Security questions", csrf: csrf(current), suggestions: suggestedQuestions, values: { q0: f.q0, q1: f.q1, q2: f.q2 }, error: e.message }, 400);
     }
-    changed(req, current.user, "kba", "set", "Your security questions were changed");
+    await changed(req, current.user, "kba", "set", "Your security questions were changed");
     res.redirect(303, "/account?done=kba");
   });
 
   // Alternate email: used only once a code sent to it came back.
-  r.get("/account/alt-email", (req, res) => {
-    const current = recent(req, res, "/account/alt-email");
+  r.get("/account/alt-email", async (req, res) => {
+    const current = await recent(req, res, "/account/alt-email");
     if (!current) return;
     render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: "address", current: current.user.altEmail });
   });
   r.post("/account/alt-email", async (req, res) => {
-    const current = recent(req, res, "/account/alt-email");
+    const current = await recent(req, res, "/account/alt-email");
     if (!current) return;
     const f = parse(forms.altEmail, req, current);
     const address = f.address.trim();
@@ -222,64 +223,64 @@ export function accountRouter(d: AccountDeps): express.Router {
       return render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: "address", current: current.user.altEmail, error: "Use an address other than your primary email." }, 400);
     }
     const sent = await d.emailCodes.send(current.user.id, confirmPurpose, address, clientIp(req), d.clock.now(), (code) => mailTemplates.confirmAddress(address, code, d.emailCodes.minutes));
-    d.audit.record({ type: sent.sent ? "challenge.code_sent" : "challenge.throttled", outcome: sent.sent ? "info" : "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: sent.sent ? "confirm alternate email" : sent.reason });
+    await d.audit.record({ type: sent.sent ? "challenge.code_sent" : "challenge.throttled", outcome: sent.sent ? "info" : "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: sent.sent ? "confirm alternate email" : sent.reason });
     if (!sent.sent) return render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: "address", current: current.user.altEmail, error: `No code sent: ${sent.reason}. Try again later.` }, 429);
     render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: "code", masked: maskAddress(address), minutes: d.emailCodes.minutes });
   });
-  r.post("/account/alt-email/confirm", (req, res) => {
-    const current = recent(req, res, "/account/alt-email");
+  r.post("/account/alt-email/confirm", async (req, res) => {
+    const current = await recent(req, res, "/account/alt-email");
     if (!current) return;
     const f = parse(forms.altEmailConfirm, req, current);
-    const address = d.emailCodes.addressOf(current.user.id, confirmPurpose);
-    const result = d.emailCodes.check(current.user.id, confirmPurpose, f.code, d.clock.now());
+    // The address comes with the code checked: one sent meanwhile must not lend its code to it.
+    const { result, address } = await d.emailCodes.redeem(current.user.id, confirmPurpose, f.code, d.clock.now());
     if (result !== "ok" || !address) {
-      d.audit.record({ type: "factor.changed", outcome: "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: `alternate email code ${result}`, detail: { factor: "alt-email", change: "set" } });
+      await d.audit.record({ type: "factor.changed", outcome: "failure", userId: current.user.id, username: current.user.username, ip: clientIp(req), reason: `alternate email code ${result}`, detail: { factor: "alt-email", change: "set" } });
       return render(res, "account-alt-email", { title: "Alternate email", csrf: csrf(current), step: result === "wrong" ? "code" : "address", masked: address ? maskAddress(address) : "", minutes: d.emailCodes.minutes, current: current.user.altEmail, error: result === "wrong" ? "That code is not right." : "That code can no longer be used. Ask for a new one." }, 400);
     }
-    d.users.setAltEmail(current.user.id, address, d.clock.now());
-    changed(req, current.user, "alt-email", "set", `Your alternate email was set to ${maskAddress(address)}`);
+    await d.users.setAltEmail(current.user.id, address, d.clock.now());
+    await changed(req, current.user, "alt-email", "set", `Your alternate email was set to ${maskAddress(address)}`);
     res.redirect(303, "/account?done=alt-email");
   });
-  button("/account/alt-email/remove", (req, _res, { user }) => {
-    d.users.setAltEmail(user.id, null, d.clock.now());
-    changed(req, user, "alt-email", "removed", "Your alternate email was removed");
+  button("/account/alt-email/remove", async (req, _res, { user }) => {
+    await d.users.setAltEmail(user.id, null, d.clock.now());
+    await changed(req, user, "alt-email", "removed", "Your alternate email was removed");
     return "alt-email-removed";
   });
 
   // Devices.
-  button("/account/devices/this/trust", (req, res, current) => {
+  button("/account/devices/this/trust", async (req, res, current) => {
     const { user } = current;
-    if (!challengePassed(req, current)) return { problem: "trust-needs-challenge" };
+    if (!(await challengePassed(req, current))) return { problem: "trust-needs-challenge" };
     // No limit of its own: the device service holds it to the strictest one any login policy applies.
-    const admitted = d.devices.admit(req, res, user, { limit: null, trust: true, transactionId: "" });
+    const admitted = await d.devices.admit(req, res, user, { limit: null, trust: true, transactionId: "" });
     if (!("device" in admitted)) {
-      d.audit.record({ type: "factor.changed", outcome: "failure", userId: user.id, username: user.username, ip: clientIp(req), reason: `this device not added: ${admitted.refused}`, detail: { factor: "device", change: "trusted" } });
+      await d.audit.record({ type: "factor.changed", outcome: "failure", userId: user.id, username: user.username, ip: clientIp(req), reason: `this device not added: ${admitted.refused}`, detail: { factor: "device", change: "trusted" } });
       return { problem: admitted.refused === "limit" ? "device-limit" : "device-busy" };
     }
-    changed(req, user, "device", "trusted", `This device (${deviceName(admitted.device)}) was added as a trusted device`);
+    await changed(req, user, "device", "trusted", `This device (${deviceName(admitted.device)}) was added as a trusted device`);
     return "device-trusted";
   });
   const deviceActions = { trust: "trusted", untrust: "no longer trusted", remove: "removed" } as const;
-  button("/account/devices/:id/:action", (req, _res, current) => {
+  button("/account/devices/:id/:action", async (req, _res, current) => {
     const { user } = current;
     const id = String(req.params.id);
     const action = String(req.params.action);
-    const device = d.deviceStore.byId(id);
+    const device = await d.deviceStore.byId(id);
     if (!device || device.userId !== user.id || device.revokedAt !== null) throw new GatehouseError("not_found", "device of another user or removed");
     if (!(action in deviceActions)) throw new GatehouseError("not_found", `device action ${action.slice(0, 20)}`);
     const done = action as keyof typeof deviceActions;
-    if (done === "trust" && !challengePassed(req, current)) return { problem: "trust-needs-challenge" };
+    if (done === "trust" && !(await challengePassed(req, current))) return { problem: "trust-needs-challenge" };
     const ip = clientIp(req);
-    if (done === "trust") d.devices.trust(user, device.id, { ip });
-    else if (done === "untrust") d.devices.untrust(user, device.id, ip);
-    else d.devices.remove(user, device.id, ip);
-    changed(req, user, "device", done, `The device "${deviceName(device)}" was ${deviceActions[done]}`);
+    if (done === "trust") await d.devices.trust(user, device.id, { ip });
+    else if (done === "untrust") await d.devices.untrust(user, device.id, ip);
+    else await d.devices.remove(user, device.id, ip);
+    await changed(req, user, "device", done, `The device "${deviceName(device)}" was ${deviceActions[done]}`);
     return `device-${done}`;
   });
 
   // Demo mode without SMTP: the mail Gatehouse would have sent to this user.
-  r.get("/account/outbox", (req, res) => {
-    const current = signedIn(req, res, "/account/outbox");
+  r.get("/account/outbox", async (req, res) => {
+    const current = await signedIn(req, res, "/account/outbox");
     if (!current) return;
     if (!d.config.demo || !d.mailer.outbox) throw new GatehouseError("not_found", "outbox outside demo mode");
     // Only addresses this user has confirmed, and mail tagged for them: an address merely typed

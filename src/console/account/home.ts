@@ -7,12 +7,13 @@ import type { AppRepository } from "../../store/apps.ts";
 /** The home page: the signed-in user's app launcher, or a sign-in link. */
 export function homeRouter(deps: { sessions: SessionManager; apps: AppRepository; csrf: Csrf; demo: boolean }): express.Router {
   const r = express.Router();
-  r.get("/", (req, res) => {
-    const current = deps.sessions.current(req);
+  r.get("/", async (req, res) => {
+    const current = await deps.sessions.current(req);
+    const apps = current ? await deps.apps.list() : [];
     render(res, "home", {
       title: "Home",
       user: current?.user ?? null,
-      apps: current ? deps.apps.list().map((a) => ({ id: a.id, name: a.name })) : [],
+      apps: apps.map((a) => ({ id: a.id, name: a.name })),
       csrf: current ? deps.csrf.token("session", current.session.idHash) : "",
       demo: deps.demo,
     });
