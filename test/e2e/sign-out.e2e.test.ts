@@ -25,7 +25,7 @@ describe.skipIf(!run)("signing out at Gatehouse in Chromium, with Sentry on anot
     gh = await startGatehouse();
     await gh.addUser("ada", password, { firstName: "Ada", lastName: "Lovelace", email: "ada@example.com" });
     sentry = await startSentrySp(`${gh.url}/saml/metadata`, ["identifier=user_id", "user_email=user_email", "first_name=first_name", "last_name=last_name"]);
-    gh.rt.apps.add(sentryApp("acme", sentry.base), gh.clock.now());
+    await gh.rt.apps.add(sentryApp("acme", sentry.base), gh.clock.now());
     browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
@@ -74,7 +74,7 @@ describe.skipIf(!run)("signing out at Gatehouse in Chromium, with Sentry on anot
     // Sentry validated our LogoutRequest and ended its own session for this browser.
     expect(slsEvents().slice(before)).toEqual([expect.objectContaining({ status: 302, errors: [], local_session_deleted: true })]);
     // ...and Gatehouse accepted Sentry's (unsigned, InResponseTo-bound) LogoutResponse.
-    const types = gh.rt.audit.recent(6).map((e) => `${e.type}:${e.outcome}`);
+    const types = (await gh.rt.audit.recent(6)).map((e) => `${e.type}:${e.outcome}`);
     expect(types).toContain("saml.logout.response_received:success");
     expect(types).toContain("saml.logout.completed:success");
     expect(errors).toEqual([]);

@@ -20,7 +20,7 @@ describe.skipIf(!run)("Sentry (python3-saml, strict) as the app", () => {
     gh = await startGatehouse();
     await gh.addUser("ada", password, { firstName: "Ada", lastName: "Lovelace", email: "ada@example.com" });
     sentry = await startSentrySp(`${gh.url}/saml/metadata`, ["identifier=user_id", "user_email=user_email", "first_name=first_name", "last_name=last_name"]);
-    gh.rt.apps.add(sentryApp("acme", sentry.base), Date.now());
+    await gh.rt.apps.add(sentryApp("acme", sentry.base), Date.now());
   }, 60_000);
   afterAll(async () => {
     sentry?.stop();
@@ -46,14 +46,14 @@ describe.skipIf(!run)("Sentry (python3-saml, strict) as the app", () => {
     expect(acs.status, acs.body).toBe(200);
     expect(result.flow).toBe("sp-initiated");
     expect(result.identity).toMatchObject({ email: "ada@example.com", name: "Ada Lovelace" });
-    expect((result.identity as { id: string }).id).toBe(gh.rt.users.byLogin("ada")?.id);
+    expect((result.identity as { id: string }).id).toBe((await gh.rt.users.byLogin("ada"))?.id);
     expect(result.nameid).toBe("ada@example.com");
   });
 
   it("accepts an IdP-initiated launch from the Gatehouse app list", async () => {
     const browser = new Browser();
     await signInToSentry(browser);
-    const appId = gh.rt.apps.byEntityId(`${sentry.base}/saml/metadata/acme/`)?.id as string;
+    const appId = (await gh.rt.apps.byEntityId(`${sentry.base}/saml/metadata/acme/`))?.id as string;
     const home = await browser.request(`${gh.url}/`);
     const index = [...home.body.matchAll(/<form/g)].findIndex((_m, i) => readForm(home, i).action.endsWith(`/apps/${appId}/launch`));
     const post = readForm(await browser.submit(readForm(home, index)));

@@ -16,8 +16,8 @@ beforeAll(async () => {
   idp = await readIdpMetadata(`${gh.url}/saml/metadata`);
   sp = await makeSp(idp, "app-one");
   sp2 = await makeSp(idp, "app-two", { wantAuthnResponseSigned: false });
-  gh.addApp({ entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }], sloUrl: sp.slo, sloBinding: "HTTP-Redirect", certPem: sp.certPem });
-  gh.addApp({ entityId: sp2.entityId, acs: [{ url: sp2.acs, index: 0, isDefault: true }], signResponse: false });
+  await gh.addApp({ entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }], sloUrl: sp.slo, sloBinding: "HTTP-Redirect", certPem: sp.certPem });
+  await gh.addApp({ entityId: sp2.entityId, acs: [{ url: sp2.acs, index: 0, isDefault: true }], signResponse: false });
 });
 afterAll(() => gh.close());
 
@@ -74,7 +74,7 @@ describe("SP-initiated sign-in", () => {
     const post = samlPost(second); // straight to the POST page: no login redirect
     const { profile } = await sp2.saml.validatePostResponseAsync({ SAMLResponse: post.SAMLResponse });
     expect(profile?.nameID).toBe("ada@example.com");
-    const types = gh.rt.audit.recent(5).map((e) => e.type);
+    const types = (await gh.rt.audit.recent(5)).map((e) => e.type);
     expect(types).toContain("session.reused");
   });
 
@@ -100,7 +100,7 @@ describe("IdP-initiated sign-in", () => {
     const browser = new Browser();
     await signIn(browser, await browser.follow(`${gh.url}/login`));
     const home = await browser.request(`${gh.url}/`);
-    const appId = gh.rt.apps.byEntityId(sp.entityId)?.id as string;
+    const appId = (await gh.rt.apps.byEntityId(sp.entityId))?.id as string;
     const launch = readForm(home, [...home.body.matchAll(/<form/g)].findIndex((_m, i) => readForm(home, i).action.includes(appId)));
     const page = await browser.submit(launch);
     const post = samlPost(page);
@@ -109,7 +109,7 @@ describe("IdP-initiated sign-in", () => {
     expect(profile?.nameID).toBe("ada@example.com");
     expect(profile?.inResponseTo).toBeUndefined();
     // The click is an attempt; the assertion issued after the app's policy is the outcome.
-    const events = gh.rt.audit.recent(10);
+    const events = await gh.rt.audit.recent(10);
     const launched = events.findIndex((e) => e.type === "app.launched");
     const issued = events.findIndex((e) => e.type === "saml.response.issued");
     expect(events[launched]).toMatchObject({ outcome: "info", appId });
@@ -118,15 +118,15 @@ describe("IdP-initiated sign-in", () => {
   });
 
   it("audits a launch the app's policy refuses as an attempt, and the refusal as the outcome", async () => {
-    const closed = gh.addApp({ name: "Closed", entityId: "https://closed.example.test/metadata", acs: [{ url: "https://closed.example.test/acs", index: 0, isDefault: true }] });
-    gh.rt.loginPolicies.assign(closed.id, "closed", "enforce", gh.clock.now());
+    const closed = await gh.addApp({ name: "Closed", entityId: "https://closed.example.test/metadata", acs: [{ url: "https://closed.example.test/acs", index: 0, isDefault: true }] });
+    await gh.rt.loginPolicies.assign(closed.id, "closed", "enforce", gh.clock.now());
     const browser = new Browser();
     await signIn(browser, await browser.follow(`${gh.url}/login`));
     const home = await browser.request(`${gh.url}/`);
     const launch = readForm(home, [...home.body.matchAll(/<form/g)].findIndex((_m, i) => readForm(home, i).action.includes(closed.id)));
     const page = await browser.submit(launch);
     expect(page.body).not.toContain("SAMLResponse");
-    const events = gh.rt.audit.recent(10).filter((e) => e.appId === closed.id);
+    const events = (await gh.rt.audit.recent(10)).filter((e) => e.appId === closed.id);
     expect(events.map((e) => e.outcome)).not.toContain("success");
     expect(events.find((e) => e.type === "app.launched")).toMatchObject({ outcome: "info" });
   });
@@ -134,7 +134,7 @@ describe("IdP-initiated sign-in", () => {
   it("refuses a launch without the CSRF token", async () => {
     const browser = new Browser();
     await signIn(browser, await browser.follow(`${gh.url}/login`));
-    const appId = gh.rt.apps.byEntityId(sp.entityId)?.id as string;
+    const appId = (await gh.rt.apps.byEntityId(sp.entityId))?.id as string;
     const page = await browser.request(`${gh.url}/apps/${appId}/launch`, { form: {} });
     expect(page.status).toBe(403);
     expect(page.body).not.toContain("SAMLResponse");
@@ -191,7 +191,7 @@ describe("single logout", () => {
     expect(url).not.toContain("Signature=");
     const answer = await browser.request(url);
     expect(answer.status).toBe(403);
-    expect(gh.rt.audit.recent(1)[0]).toMatchObject({ type: "saml.logout.rejected", reason: "saml_signature_required" });
+    expect((await gh.rt.audit.recent(1))[0]).toMatchObject({ type: "saml.logout.rejected", reason: "saml_signature_required" });
     const again = await browser.request(await sp.saml.getAuthorizeUrlAsync("", undefined, {}));
     expect(again.status).toBe(200); // still signed in: straight to the POST page
   });

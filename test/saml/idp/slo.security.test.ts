@@ -25,11 +25,11 @@ beforeAll(async () => {
   idp = await readIdpMetadata(`${gh.url}/saml/metadata`);
   sp = await makeSp(idp, "app-one");
   other = await makeSp(idp, "app-two");
-  for (const s of [sp, other]) gh.addApp({ entityId: s.entityId, acs: [{ url: s.acs, index: 0, isDefault: true }], sloUrl: s.slo, sloBinding: "HTTP-Redirect", certPem: s.certPem });
+  for (const s of [sp, other]) await gh.addApp({ entityId: s.entityId, acs: [{ url: s.acs, index: 0, isDefault: true }], sloUrl: s.slo, sloBinding: "HTTP-Redirect", certPem: s.certPem });
 });
 afterAll(() => gh.close());
 
-const lastAudit = () => gh.rt.audit.recent(1)[0];
+const lastAudit = async () => (await gh.rt.audit.recent(1))[0];
 
 /** Signs in to the app in this browser (asking for the password only if Gatehouse does); the profile the app accepted. */
 async function signIn(browser: Browser, app: TestSp = sp): Promise<Profile> {
@@ -101,7 +101,7 @@ describe("SessionIndex: Success only when the session it names has ended", () =>
     const read = await appReads(answer);
     expect(read.error).toMatch(/Bad status code: urn:oasis:names:tc:SAML:2.0:status:Requester/);
     expect(read.xml).toContain('Value="urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal"');
-    expect(lastAudit()).toMatchObject({ type: "saml.logout.request_received", outcome: "failure", reason: "unknown_session" });
+    expect(await lastAudit()).toMatchObject({ type: "saml.logout.request_received", outcome: "failure", reason: "unknown_session" });
     expect(await stillSignedIn(browser, sp)).toBe(true);
     expect(await stillSignedIn(browser, other)).toBe(true);
   });
@@ -121,7 +121,7 @@ describe("SessionIndex: Success only when the session it names has ended", () =>
     const stranger = new Browser();
     const read = await appReads(await stranger.request(await sp.saml.getLogoutUrlAsync({ ...profile, sessionIndex: undefined }, "", {})));
     expect(read.error).toMatch(/Bad status code: urn:oasis:names:tc:SAML:2.0:status:Requester/);
-    expect(lastAudit()).toMatchObject({ type: "saml.logout.request_received", outcome: "failure", reason: "unknown_session" });
+    expect(await lastAudit()).toMatchObject({ type: "saml.logout.request_received", outcome: "failure", reason: "unknown_session" });
   });
 });
 
@@ -139,7 +139,7 @@ describe("freshness and replay of LogoutRequests", () => {
     expect(answer.status).toBe(400);
     expect(answer.headers.get("location")).toBeNull();
     expect(answer.body).toContain("saml_logout_stale");
-    expect(lastAudit()).toMatchObject({ type: "saml.logout.rejected", outcome: "failure", reason: "saml_logout_stale" });
+    expect(await lastAudit()).toMatchObject({ type: "saml.logout.rejected", outcome: "failure", reason: "saml_logout_stale" });
     expect(await stillSignedIn(browser)).toBe(true);
   });
 
@@ -151,7 +151,7 @@ describe("freshness and replay of LogoutRequests", () => {
     const again = await browser.request(url);
     expect(again.status).toBe(400);
     expect(again.body).toContain("saml_logout_replayed");
-    expect(lastAudit()).toMatchObject({ type: "saml.logout.rejected", reason: "saml_logout_replayed" });
+    expect(await lastAudit()).toMatchObject({ type: "saml.logout.rejected", reason: "saml_logout_replayed" });
     expect(await stillSignedIn(browser)).toBe(true);
   });
 
@@ -185,7 +185,7 @@ describe("malformed percent-escapes in the Redirect-binding signature", () => {
     const answer = await browser.request(`${gh.url}/saml/slo?${tamper(logoutQuery({ sessionIndex: profile.sessionIndex }))}`);
     expect(answer.status).toBe(400);
     expect(answer.body).toContain("saml_message_malformed");
-    expect(lastAudit()).toMatchObject({ type: "saml.logout.rejected", outcome: "failure", reason: "saml_message_malformed" });
+    expect(await lastAudit()).toMatchObject({ type: "saml.logout.rejected", outcome: "failure", reason: "saml_message_malformed" });
     expect(await stillSignedIn(browser)).toBe(true);
   });
 });

@@ -21,7 +21,7 @@ const password = "correct horse battery staple";
 
 beforeAll(async () => {
   gh = await startGatehouse({}, { policies: { "totp.yaml": "name: totp\nversion: 1\nrules: []\ndefault: { challenge: { methods: [totp] } }\n" } });
-  gh.addApp({ entityId: issuer, acs: [{ url: acs, index: 0, isDefault: true }] });
+  await gh.addApp({ entityId: issuer, acs: [{ url: acs, index: 0, isDefault: true }] });
 });
 afterAll(() => gh.close());
 
@@ -30,8 +30,8 @@ async function sso(query: string): Promise<{ status: number; body: string; locat
   return { status: res.status, body: res.body, location: res.headers.get("location") };
 }
 
-function lastAudit() {
-  return gh.rt.audit.recent(1)[0];
+async function lastAudit() {
+  return (await gh.rt.audit.recent(1))[0];
 }
 
 const cases: [name: string, query: () => string, status: number, code: string][] = [
@@ -57,7 +57,7 @@ describe("the SSO endpoint refuses hostile requests", () => {
     expect(res.location).toBeNull(); // never redirected anywhere
     expect(res.body).not.toContain("SAMLResponse");
     expect(res.body).toContain(code); // the reference shown on our page
-    expect(lastAudit()).toMatchObject({ type: "saml.authn_request.rejected", outcome: "failure", reason: code });
+    expect(await lastAudit()).toMatchObject({ type: "saml.authn_request.rejected", outcome: "failure", reason: code });
   });
 
   it("refuses a replayed AuthnRequest", async () => {
@@ -65,13 +65,13 @@ describe("the SSO endpoint refuses hostile requests", () => {
     expect((await sso(query)).status).toBe(303);
     const again = await sso(query);
     expect(again.status).toBe(400);
-    expect(lastAudit()).toMatchObject({ type: "saml.authn_request.rejected", reason: "saml_request_replayed" });
+    expect(await lastAudit()).toMatchObject({ type: "saml.authn_request.rejected", reason: "saml_request_replayed" });
   });
 
   it("refuses an oversized form body on the POST binding", async () => {
     const res = await new Browser().request(`${gh.url}/saml/sso`, { form: { SAMLRequest: "A".repeat(600 * 1024) } });
     expect(res.status).toBe(413);
-    expect(lastAudit()).toMatchObject({ reason: "payload_too_large" });
+    expect(await lastAudit()).toMatchObject({ reason: "payload_too_large" });
   });
 });
 
@@ -84,7 +84,7 @@ describe("signed AuthnRequests", () => {
     const k = await generateSigningKey("signed-sp", new Date());
     keyPem = k.keyPem;
     otherKeyPem = (await generateSigningKey("attacker", new Date())).keyPem;
-    gh.addApp({ entityId: signedIssuer, acs: [{ url: "https://signed-sp.example.test/acs", index: 0, isDefault: true }], certPem: k.certPem, wantRequestsSigned: true });
+    await gh.addApp({ entityId: signedIssuer, acs: [{ url: "https://signed-sp.example.test/acs", index: 0, isDefault: true }], certPem: k.certPem, wantRequestsSigned: true });
   });
 
   const signedQuery = (xml: string, key: string) => {
@@ -101,13 +101,13 @@ describe("signed AuthnRequests", () => {
   it("refuses an unsigned request from an app that signs its requests", async () => {
     const res = await sso(`SAMLRequest=${redirectParam(authnRequest({ issuer: signedIssuer }))}`);
     expect(res.status).toBe(403);
-    expect(lastAudit()).toMatchObject({ reason: "saml_signature_required" });
+    expect(await lastAudit()).toMatchObject({ reason: "saml_signature_required" });
   });
 
   it("refuses a request signed with another key", async () => {
     const res = await sso(signedQuery(authnRequest({ issuer: signedIssuer }), otherKeyPem));
     expect(res.status).toBe(403);
-    expect(lastAudit()).toMatchObject({ reason: "saml_signature_invalid" });
+    expect(await lastAudit()).toMatchObject({ reason: "saml_signature_invalid" });
   });
 
   const malformed: [param: string, tamper: (q: string) => string][] = [
@@ -118,14 +118,14 @@ describe("signed AuthnRequests", () => {
     const res = await sso(tamper(signedQuery(authnRequest({ issuer: signedIssuer }), keyPem)));
     expect(res.status).toBe(400);
     expect(res.body).toContain("saml_message_malformed");
-    expect(lastAudit()).toMatchObject({ type: "saml.authn_request.rejected", outcome: "failure", reason: "saml_message_malformed" });
+    expect(await lastAudit()).toMatchObject({ type: "saml.authn_request.rejected", outcome: "failure", reason: "saml_message_malformed" });
   });
 
   it("refuses a weak signature algorithm", async () => {
     const q = `SAMLRequest=${redirectParam(authnRequest({ issuer: signedIssuer }))}&SigAlg=${encodeURIComponent("http://www.w3.org/2000/09/xmldsig#rsa-sha1")}`;
     const res = await sso(`${q}&Signature=${encodeURIComponent(createSign("RSA-SHA1").update(q).sign(keyPem, "base64"))}`);
     expect(res.status).toBe(403);
-    expect(lastAudit()).toMatchObject({ reason: "saml_signature_invalid" });
+    expect(await lastAudit()).toMatchObject({ reason: "saml_signature_invalid" });
   });
 });
 
@@ -148,8 +148,8 @@ describe("RequestedAuthnContext", () => {
     secret = await j.enrolTotp(await j.accountSession(j.browser(), "mia"));
     // Both apps are registered by the entity IDs makeSp gives them; only the policy differs.
     for (const name of ["password-app", "totp-app"]) {
-      const app = gh.addApp({ name, entityId: `https://${name}.example.test/saml/metadata`, acs: [{ url: `https://${name}.example.test/saml/acs`, index: 0, isDefault: true }] });
-      if (name === "totp-app") gh.rt.loginPolicies.assign(app.id, "totp", "enforce", gh.clock.now());
+      const app = await gh.addApp({ name, entityId: `https://${name}.example.test/saml/metadata`, acs: [{ url: `https://${name}.example.test/saml/acs`, index: 0, isDefault: true }] });
+      if (name === "totp-app") await gh.rt.loginPolicies.assign(app.id, "totp", "enforce", gh.clock.now());
     }
   });
 
@@ -180,7 +180,7 @@ describe("RequestedAuthnContext", () => {
     const verifier = new SignedXml({ publicCert: idp.certPem, getCertFromKeyInfo: () => null });
     verifier.loadSignature(/<ds:Signature[\s\S]*<\/ds:Signature>/.exec(xml)?.[0] as string);
     expect(verifier.checkSignature(xml)).toBe(true);
-    expect(gh.rt.audit.recent(5).find((e) => e.type === "saml.response.refused")).toMatchObject({ outcome: "failure", reason: "no_authn_context" });
+    expect((await gh.rt.audit.recent(5)).find((e) => e.type === "saml.response.refused")).toMatchObject({ outcome: "failure", reason: "no_authn_context" });
   }
 
   const afterSignIn: [name: string, app: "password-app" | "totp-app", classes: string[], comparison: Comparison, expected: string | null][] = [
@@ -217,6 +217,6 @@ describe("RequestedAuthnContext", () => {
     const extra = `<samlp:RequestedAuthnContext Comparison="whatever"><saml:AuthnContextClassRef>${mfa}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`;
     const res = await sso(`SAMLRequest=${redirectParam(authnRequest({ issuer, extra }))}`);
     expect(res.status).toBe(400);
-    expect(lastAudit()).toMatchObject({ type: "saml.authn_request.rejected", reason: "saml_message_malformed" });
+    expect(await lastAudit()).toMatchObject({ type: "saml.authn_request.rejected", reason: "saml_message_malformed" });
   });
 });
