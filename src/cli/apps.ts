@@ -159,8 +159,8 @@ export async function appCommand(config: Config, sub: string | undefined, args: 
     if (values["metadata-url"]) console.log(`Fetching ${values["metadata-url"] as string} …`);
     const app = await appFromOptions(values);
     await withRuntime(config, async (rt) => {
-      const added = rt.apps.add(app, systemClock.now());
-      rt.audit.record({ type: "app.registered", outcome: "success", appId: added.id, reason: "cli" });
+      const added = await rt.apps.add(app, systemClock.now());
+      await rt.audit.record({ type: "app.registered", outcome: "success", appId: added.id, reason: "cli" });
       console.log(`Registered:\n${describeApp(added)}`);
     });
     return;
@@ -171,8 +171,8 @@ export async function appCommand(config: Config, sub: string | undefined, args: 
     const app = sentryApp(values.org as string, values.url as string | undefined);
     if (Array.isArray(values.attribute) && values.attribute.length) app.attributes = parseAttributes(values.attribute as string[]);
     await withRuntime(config, async (rt) => {
-      const added = rt.apps.add(app, systemClock.now());
-      rt.audit.record({ type: "app.registered", outcome: "success", appId: added.id, reason: "cli add-sentry" });
+      const added = await rt.apps.add(app, systemClock.now());
+      await rt.audit.record({ type: "app.registered", outcome: "success", appId: added.id, reason: "cli add-sentry" });
       console.log(`Registered:\n${describeApp(added)}\n`);
       console.log(`In Sentry (Settings → Auth → SAML2), give the IdP as either:
   Metadata URL: ${config.entityId}
@@ -187,7 +187,7 @@ Then map: IdP User ID = ${added.attributes.find((a) => a.field === "id")?.name ?
   if (sub === "list") {
     parseCommand(args, {}, appHelp.list);
     await withRuntime(config, async (rt) => {
-      const apps = rt.apps.list();
+      const apps = await rt.apps.list();
       if (apps.length === 0) console.log("No apps registered.");
       for (const a of apps) console.log(describeApp(a));
     });
@@ -198,8 +198,8 @@ Then map: IdP User ID = ${added.attributes.find((a) => a.field === "id")?.name ?
     const id = positionals[0];
     if (!id || positionals.length > 1) throw new UsageError(`give one app ID\n\n${appHelp.remove}`);
     await withRuntime(config, async (rt) => {
-      if (!rt.apps.remove(id)) throw new UsageError(`no app with ID ${id} (see: app list)`);
-      rt.audit.record({ type: "app.removed", outcome: "success", appId: id, reason: "cli" });
+      if (!(await rt.apps.remove(id))) throw new UsageError(`no app with ID ${id} (see: app list)`);
+      await rt.audit.record({ type: "app.removed", outcome: "success", appId: id, reason: "cli" });
       console.log(`Removed ${id}.`);
     });
     return;

@@ -24,29 +24,29 @@ export function checkPolicies(files: string[]): { ok: boolean; lines: string[] }
   }
 }
 
-const scopeOf = (rt: Runtime, app: string): string => {
+const scopeOf = async (rt: Runtime, app: string): Promise<string> => {
   if (app === "default") return "default";
-  if (!rt.apps.byId(app)) throw new UsageError(`no app with ID ${app} (see: app list), or give --app default`);
+  if (!(await rt.apps.byId(app))) throw new UsageError(`no app with ID ${app} (see: app list), or give --app default`);
   return app;
 };
 
-export function assignPolicy(rt: Runtime, o: { app: string; policy: string; mode: string }): string[] {
+export async function assignPolicy(rt: Runtime, o: { app: string; policy: string; mode: string }): Promise<string[]> {
   if (o.mode !== "enforce" && o.mode !== "report-only") throw new UsageError("--mode is enforce or report-only");
-  const scope = scopeOf(rt, o.app);
+  const scope = await scopeOf(rt, o.app);
   if (!rt.policies.has(o.policy)) throw new UsageError(`no policy named ${o.policy}; loaded: ${rt.policies.list().map((p) => p.name).join(", ")}`);
-  const lp = rt.loginPolicies.assign(scope, o.policy, o.mode, rt.clock.now());
-  rt.audit.record({ type: "policy.assigned", outcome: "success", appId: scope === "default" ? null : scope, reason: "cli", detail: { scope, policy: lp.policyName, mode: lp.mode } });
-  return [`${scope === "default" ? "Default login policy" : `Login policy of ${rt.apps.byId(scope)?.name ?? scope} (${scope})`}: ${lp.policyName}, ${lp.mode}.`];
+  const lp = await rt.loginPolicies.assign(scope, o.policy, o.mode, rt.clock.now());
+  await rt.audit.record({ type: "policy.assigned", outcome: "success", appId: scope === "default" ? null : scope, reason: "cli", detail: { scope, policy: lp.policyName, mode: lp.mode } });
+  return [`${scope === "default" ? "Default login policy" : `Login policy of ${(await rt.apps.byId(scope))?.name ?? scope} (${scope})`}: ${lp.policyName}, ${lp.mode}.`];
 }
 
-export function listPolicies(rt: Runtime): string[] {
+export async function listPolicies(rt: Runtime): Promise<string[]> {
   const lines = ["Policies:"];
   // Sources are already shown as loaded (relative to the working directory when below it).
   for (const p of rt.policies.list()) lines.push(`  ${p.name} v${p.version}  (${p.source})${p.description ? `  ${p.description}` : ""}`);
   lines.push("Login policies:");
-  const def = rt.loginPolicies.forApp(null);
+  const def = await rt.loginPolicies.forApp(null);
   lines.push(`  default: ${def.policyName}, ${def.mode}${def.scope === "built-in" ? " (built in; none assigned)" : ""}`);
-  for (const a of rt.loginPolicies.list().filter((x) => x.scope !== "default")) lines.push(`  ${rt.apps.byId(a.scope)?.name ?? "?"} (${a.scope}): ${a.policyName}, ${a.mode}`);
+  for (const a of (await rt.loginPolicies.list()).filter((x) => x.scope !== "default")) lines.push(`  ${(await rt.apps.byId(a.scope))?.name ?? "?"} (${a.scope}): ${a.policyName}, ${a.mode}`);
   return lines;
 }
 
@@ -61,10 +61,10 @@ export interface SimulateOptions {
 }
 
 /** `policy simulate`: the what-if tool — the decision a sign-in would get, and why. Records nothing. */
-export function simulate(rt: Runtime, o: SimulateOptions): string[] {
+export async function simulate(rt: Runtime, o: SimulateOptions): Promise<string[]> {
   const appId = o.app === "default" ? null : o.app;
-  if (appId && !rt.apps.byId(appId)) throw new UsageError(`no app with ID ${appId} (see: app list)`);
-  const user = rt.users.byLogin(o.user);
+  if (appId && !(await rt.apps.byId(appId))) throw new UsageError(`no app with ID ${appId} (see: app list)`);
+  const user = await rt.users.byLogin(o.user);
   if (!user) throw new UsageError(`no user ${o.user} (see: user list)`);
   const device = o.device ?? "new";
   if (!["new", "known", "trusted"].includes(device)) throw new UsageError("--device is new, known or trusted");
@@ -73,7 +73,7 @@ export function simulate(rt: Runtime, o: SimulateOptions): string[] {
   const now = o.at === undefined ? rt.clock.now() : Date.parse(o.at);
   if (Number.isNaN(now)) throw new UsageError("--at is an ISO date and time, e.g. 2026-11-23T09:30:00Z");
   const ip = normaliseIp(o.ip);
-  const lp = rt.loginPolicies.forApp(appId);
+  const lp = await rt.loginPolicies.forApp(appId);
   const compiled = rt.policies.get(lp.policyName);
   if (!compiled) throw new UsageError(`the login policy names ${lp.policyName}, which is not loaded: every sign-in would be refused`);
   const described = describeDevice(o.userAgent, undefined);
@@ -91,7 +91,7 @@ export function simulate(rt: Runtime, o: SimulateOptions): string[] {
   ];
   if (decision.action === "challenge") {
     const { challenges } = buildChallenges({ config: rt.config, totp: rt.totp, kba: rt.kba, emailCodes: rt.emailCodes, mailer: rt.mailer, serverSecret: rt.keys.derived.emailCodes, factorKey: rt.keys.factorKey });
-    const enrolled = challenges.enrolled(user);
+    const enrolled = await challenges.enrolled(user);
     const r = resolveForUser(decision, { deviceTrusted: device === "trusted", enrolled });
     lines.push(`${user.username} has set up: ${enrolled.join(", ") || "nothing"}.`);
     lines.push(`For ${user.username}: ${r.effective.toUpperCase()}${r.effective === "challenge" ? ` with ${r.usable.join(" or ")}` : ""}${r.note ? ` — ${r.note}` : ""}.`);
@@ -129,13 +129,13 @@ export async function policyCommand(config: Config, sub: string | undefined, arg
   }
   if (sub === "list") {
     parseCommand(args, {}, policyHelp.list);
-    await withRuntime(config, async (rt) => console.log(listPolicies(rt).join("\n")));
+    await withRuntime(config, async (rt) => console.log((await listPolicies(rt)).join("\n")));
     return;
   }
   if (sub === "assign") {
     const { values, positionals } = parseCommand(args, { app: { type: "string" }, policy: { type: "string" }, mode: { type: "string" } }, policyHelp.assign);
     if (positionals.length || !values.app || !values.policy) throw new UsageError(`--app and --policy are required\n\n${policyHelp.assign}`);
-    await withRuntime(config, async (rt) => console.log(assignPolicy(rt, { app: values.app as string, policy: values.policy as string, mode: (values.mode as string | undefined) ?? "enforce" }).join("\n")));
+    await withRuntime(config, async (rt) => console.log((await assignPolicy(rt, { app: values.app as string, policy: values.policy as string, mode: (values.mode as string | undefined) ?? "enforce" })).join("\n")));
     return;
   }
   if (sub === "simulate") {
@@ -147,7 +147,7 @@ export async function policyCommand(config: Config, sub: string | undefined, arg
     if (positionals.length || !values.app || !values.user || !values.ip) throw new UsageError(`--app, --user and --ip are required\n\n${policyHelp.simulate}`);
     const v = values as Record<string, string | undefined>;
     await withRuntime(config, async (rt) =>
-      console.log(simulate(rt, { app: v.app as string, user: v.user as string, ip: v.ip as string, userAgent: v["user-agent"], device: v.device, devices: v.devices, at: v.at }).join("\n")),
+      console.log((await simulate(rt, { app: v.app as string, user: v.user as string, ip: v.ip as string, userAgent: v["user-agent"], device: v.device, devices: v.devices, at: v.at })).join("\n")),
     );
     return;
   }

@@ -23,7 +23,7 @@ export async function userCommand(config: Config, sub: string | undefined, args:
   if (sub === "list") {
     parseCommand(args, {}, userHelp.list);
     await withRuntime(config, async (rt) => {
-      const users = rt.users.list();
+      const users = await rt.users.list();
       if (users.length === 0) console.log("No users.");
       for (const u of users) console.log(`${u.username}  ${u.email}  ${[u.firstName, u.lastName].filter(Boolean).join(" ")}${u.isAdmin ? "  [admin]" : ""}${u.status !== "active" ? `  [${u.status}]` : ""}`);
     });
@@ -63,7 +63,7 @@ async function addUser(config: Config, args: string[]): Promise<void> {
     generated = true;
   }
   await withRuntime(config, async (rt) => {
-    const user = rt.users.add(
+    const user = await rt.users.add(
       {
         username,
         email,
@@ -75,7 +75,7 @@ async function addUser(config: Config, args: string[]): Promise<void> {
       },
       systemClock.now(),
     );
-    rt.audit.record({ type: "user.created", outcome: "success", userId: user.id, username: user.username, reason: "cli" });
+    await rt.audit.record({ type: "user.created", outcome: "success", userId: user.id, username: user.username, reason: "cli" });
     console.log(`Added user ${user.username} (${user.email}), id ${user.id}${user.isAdmin ? ", admin" : ""}.`);
     if (generated) console.log(`Password: ${password}  (shown once)`);
   });
@@ -86,15 +86,14 @@ async function unlockUser(config: Config, args: string[]): Promise<void> {
   const login = positionals[0];
   if (!login || positionals.length > 1) throw new UsageError(`give one USERNAME or EMAIL\n\n${userHelp.unlock}`);
   await withRuntime(config, async (rt) => {
-    const user = rt.users.byLogin(login);
+    const user = await rt.users.byLogin(login);
     if (!user) throw new UsageError(`no user ${login} (see: user list)`);
     const throttle = await LoginThrottle.create(rt.db, rt.clock);
-    const counted = {
-      password: throttle.failures(accountKey(login, user.id)),
-      ...Object.fromEntries(["totp", "kba", "email-otp"].map((m) => [m, throttle.failures(challengeKey(user.id, m))])),
-    };
-    throttle.unlockUser(user.id);
-    rt.audit.record({ type: "user.unlocked", outcome: "success", userId: user.id, username: user.username, reason: "cli", detail: { failuresBefore: counted } });
+    const methods = ["totp", "kba", "email-otp"];
+    const [password, ...byMethod] = await Promise.all([throttle.failures(accountKey(login, user.id)), ...methods.map((m) => throttle.failures(challengeKey(user.id, m)))]);
+    const counted = { password, ...Object.fromEntries(methods.map((m, i) => [m, byMethod[i]])) };
+    await throttle.unlockUser(user.id);
+    await rt.audit.record({ type: "user.unlocked", outcome: "success", userId: user.id, username: user.username, reason: "cli", detail: { failuresBefore: counted } });
     const locked = Object.entries(counted).filter(([, n]) => n > 0);
     console.log(locked.length ? `Unlocked ${user.username}: cleared ${locked.map(([what, n]) => `${n} failed ${what === "password" ? "password" : what} tries`).join(", ")}.` : `${user.username} had no failed sign-ins counted; nothing to unlock.`);
   });
