@@ -23,7 +23,7 @@ export interface ChallengeStepDeps {
   audit: AuditLog;
   csrf: Csrf;
   clock: Clock;
-  appName: (appId: string | null) => string | null;
+  appName: (appId: string | null) => Promise<string | null>;
   notices: { secondStepFailed(user: User, method: string, ip: string, at: number): void };
   /** Called once a method has been passed: the login completes the sign-in. */
   passed: (req: Request, res: Response, tx: Transaction, user: User, how: { remember: boolean }) => Promise<void>;
@@ -128,7 +128,7 @@ export class ChallengeStep {
 
   /** `quiet`: the page shows only the error, not the method's own notice (such as "we sent a code"). */
   async #show(req: Request, res: Response, tx: Transaction, user: User, state: ChallengeState, extra: { error?: string; notice?: string; quiet?: boolean }, status = 200): Promise<void> {
-    const common = { tx: tx.id, csrf: this.#d.csrf.token("challenge", tx.id), appName: this.#d.appName(tx.appId) };
+    const common = { tx: tx.id, csrf: this.#d.csrf.token("challenge", tx.id), appName: await this.#d.appName(tx.appId) };
     if (!state.chosen) {
       const options = state.methods.flatMap((id) => {
         const m = this.#d.challenges.get(id);

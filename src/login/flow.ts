@@ -35,7 +35,7 @@ export interface LoginDeps {
   audit: AuditLog;
   csrf: Csrf;
   clock: Clock;
-  appName: (appId: string | null) => string | null;
+  appName: (appId: string | null) => Promise<string | null>;
   onPassed: OnPassed;
 }
 
@@ -98,7 +98,7 @@ export class LoginFlow {
       if (tx.state === "challenging") return res.redirect(303, `/login/challenge?tx=${encodeURIComponent(tx.id)}`);
       // A re-authentication says why it is asked, and for whom.
       const reauth = tx.stepUp ? await this.#d.sessions.current(req) : undefined;
-      this.page(res, tx, reauth ? { username: reauth.user.username, notice: "Before you change how you sign in, confirm it's you. Sign in again; you may also be asked for your strongest verification method." } : {});
+      await this.page(res, tx, reauth ? { username: reauth.user.username, notice: "Before you change how you sign in, confirm it's you. Sign in again; you may also be asked for your strongest verification method." } : {});
     });
     r.post("/login", async (req, res) => {
       const form = loginForm.safeParse(req.body);
@@ -112,8 +112,9 @@ export class LoginFlow {
     return r;
   }
 
-  private page(res: Response, tx: Transaction, extra: { error?: string; notice?: string; username?: string }, status = 200): void {
-    render(res, "login", { title: "Sign in", tx: tx.id, csrf: this.#d.csrf.token("login", tx.id), appName: this.#d.appName(tx.appId), ...extra }, status);
+  private async page(res: Response, tx: Transaction, extra: { error?: string; notice?: string; username?: string }, status = 200): Promise<void> {
+    const appName = await this.#d.appName(tx.appId);
+    render(res, "login", { title: "Sign in", tx: tx.id, csrf: this.#d.csrf.token("login", tx.id), appName, ...extra }, status);
   }
 
   /**
@@ -219,7 +220,7 @@ export class LoginFlow {
   /** On a refusal the transaction ends here, on a page that says what the user can do, never which rule refused them. */
   async #refuse(res: Response, tx: Transaction, outcome: Extract<GateOutcome, { kind: "deny" }>): Promise<void> {
     await this.#d.transactions.deny(tx);
-    const appName = this.#d.appName(tx.appId);
+    const appName = await this.#d.appName(tx.appId);
     const p =
       outcome.why === "none-enrolled"
         ? { message: "This sign-in needs an extra verification step, and your account has no verification method set up yet.", hint: "Sign in to your account page (/account) from a place where this is allowed and set one up, or ask your administrator for help." }
