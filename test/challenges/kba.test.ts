@@ -4,6 +4,10 @@ import { openDb } from "../../src/store/db.ts";
 import { KbaRepository } from "../../src/store/factors.ts";
 import { UserRepository } from "../../src/store/users.ts";
 
+const db = openDb(":memory:");
+const user = await new UserRepository(db).add({ username: "k", email: "k@example.com" }, 0);
+const repo = new KbaRepository(db);
+
 describe("KBA answers", () => {
   it.each([
     ["  Main   Street ", "main street"],
@@ -13,9 +17,6 @@ describe("KBA answers", () => {
     expect(normaliseAnswer(input)).toBe(expected);
   });
 
-  const db = openDb(":memory:");
-  const user = new UserRepository(db).add({ username: "k", email: "k@example.com" }, 0);
-  const repo = new KbaRepository(db);
   const q = (a: string[], qs = ["Question one?", "Question two?", "Question three?"]) => qs.map((question, i) => ({ question, answer: a[i] ?? "" }));
 
   it.each([
@@ -26,12 +27,12 @@ describe("KBA answers", () => {
   ])("refuses %s and keeps what was there", async (_name, items, message) => {
     await expect(setKba(repo, user, items)).rejects.toThrow(KbaSetupError);
     await expect(setKba(repo, user, items)).rejects.toThrow(message);
-    expect(repo.get(user.id)).toHaveLength(0);
+    expect(await repo.get(user.id)).toHaveLength(0);
   });
 
   it("stores three slow hashes, never the answers", async () => {
     await setKba(repo, user, q(["alpha", "bravo", "charlie"]));
-    const stored = repo.get(user.id);
+    const stored = await repo.get(user.id);
     expect(stored.map((s) => s.question)).toEqual(["Question one?", "Question two?", "Question three?"]);
     expect(stored.every((s) => s.answerHash.startsWith("$argon2id$"))).toBe(true);
     expect(JSON.stringify(stored)).not.toMatch(/alpha|bravo|charlie/);
