@@ -18,7 +18,7 @@ beforeAll(async () => {
   const totp = "name: totp\nversion: 1\nrules: []\ndefault: { challenge: { methods: [totp] } }\n";
   gh = await startGatehouse({ GATEHOUSE_TRUSTED_PROXIES: "127.0.0.1" }, { policies: { "totp.yaml": totp } });
   sp = await makeSp(await readIdpMetadata(`${gh.url}/saml/metadata`), "wiki-app", { acceptedClockSkewMs: 10 * 60_000 });
-  gh.rt.loginPolicies.assign(gh.addApp({ name: "Wiki", entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }] }).id, "totp", "enforce", gh.clock.now());
+  await gh.rt.loginPolicies.assign((await gh.addApp({ name: "Wiki", entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }] })).id, "totp", "enforce", gh.clock.now());
   await gh.addUser("ida", password, { email: "ida@example.com" });
 });
 afterAll(() => gh.close());
@@ -59,6 +59,6 @@ describe("the account page", () => {
     for (const row of devices) expect(row).toMatch(/first \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
     const ids = devices.map((r) => /ID ([\w-]{6})/.exec(r)?.[1]);
     expect(new Set(ids).size).toBe(2);
-    expect(ids).toEqual(expect.arrayContaining(gh.rt.devices.forUser(gh.rt.users.byLogin("jo")?.id ?? "").map((d) => d.id.slice(0, 6))));
+    expect(ids).toEqual(expect.arrayContaining((await gh.rt.devices.forUser((await gh.rt.users.byLogin("jo"))?.id ?? "")).map((d) => d.id.slice(0, 6))));
   });
 });

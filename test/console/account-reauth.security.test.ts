@@ -25,16 +25,16 @@ beforeAll(async () => {
   const three = 'name: three\nversion: 1\nrules:\n  - name: fourth device\n    when: { device: { countExceeds: 3 } }\n    then: { deny: { message: "Too many devices." } }\ndefault: allow\n';
   gh = await startGatehouse({ GATEHOUSE_SMTP_URL: smtp.url, GATEHOUSE_TRUSTED_PROXIES: "127.0.0.1", GATEHOUSE_KBA: "true" }, { policies: { "email.yaml": email, "three.yaml": three } });
   // An app whose policy allows three devices: the strictest limit in use.
-  gh.rt.loginPolicies.assign(gh.addApp({ name: "Three", entityId: "https://three.example/sp", acs: [{ url: "https://three.example/acs", index: 0, isDefault: true }] }).id, "three", "enforce", gh.clock.now());
+  await gh.rt.loginPolicies.assign((await gh.addApp({ name: "Three", entityId: "https://three.example/sp", acs: [{ url: "https://three.example/acs", index: 0, isDefault: true }] })).id, "three", "enforce", gh.clock.now());
 });
 afterAll(async () => {
   await gh.close();
   await smtp.close();
 });
 
-const userId = (username: string) => gh.rt.users.byLogin(username)?.id ?? "";
-const devicesOf = (username: string) => gh.rt.devices.forUser(userId(username));
-const trustedOf = (username: string) => devicesOf(username).filter((d) => (d.trustedUntil ?? 0) > gh.clock.now());
+const userId = async (username: string) => (await gh.rt.users.byLogin(username))?.id ?? "";
+const devicesOf = async (username: string) => gh.rt.devices.forUser(await userId(username));
+const trustedOf = async (username: string) => (await devicesOf(username)).filter((d) => (d.trustedUntil ?? 0) > gh.clock.now());
 const formOf = (page: Page, action: string) => {
   const form = [...page.body.matchAll(/<form/g)].map((_m, i) => readForm(page, i)).find((f) => f.action.endsWith(action));
   if (!form) throw new Error(`no form for ${action}`);
@@ -57,7 +57,7 @@ async function tryChanges(b: Browser): Promise<Record<string, string | null>> {
 
 /** Signs in to Gatehouse under a default policy that asks for an email code, reading the code from real mail. */
 async function emailCodeSession(b: Browser, username: string, address: string): Promise<void> {
-  gh.rt.loginPolicies.assign("default", "email", "enforce", gh.clock.now());
+  await gh.rt.loginPolicies.assign("default", "email", "enforce", gh.clock.now());
   try {
     const login = await b.follow(j.url("/login"));
     const challenge = await b.follow(j.url((await b.submit(readForm(login), { username, password })).headers.get("location") ?? ""));
@@ -65,18 +65,18 @@ async function emailCodeSession(b: Browser, username: string, address: string): 
     const done = await b.submit(readForm(challenge), { code: codeIn(await smtp.next(address, /sign-in code/)) });
     expect(done.status).toBe(303);
   } finally {
-    gh.rt.loginPolicies.assign("default", "first-factor-only", "enforce", gh.clock.now());
+    await gh.rt.loginPolicies.assign("default", "first-factor-only", "enforce", gh.clock.now());
   }
 }
 
 describe("a password alone changes no factor on an account that has another", () => {
   it("refuses every change, and trusting this device, to a password-only session on an account with an alternate email", async () => {
     const user = await gh.addUser("alt", password, { email: "alt@example.com" });
-    gh.rt.users.setAltEmail(user.id, "alt.home@example.org", gh.clock.now());
+    await gh.rt.users.setAltEmail(user.id, "alt.home@example.org", gh.clock.now());
     const b = await j.accountSession(j.browser(), "alt");
     expect(await tryChanges(b)).toEqual({ totp: reauth("/account/totp"), altEmail: reauth("/account/alt-email"), altEmailRemove: reauth("/account"), trustThis: reauth("/account") });
-    expect(gh.rt.users.byLogin("alt")?.altEmail).toBe("alt.home@example.org");
-    expect(trustedOf("alt")).toEqual([]);
+    expect((await gh.rt.users.byLogin("alt"))?.altEmail).toBe("alt.home@example.org");
+    expect(await trustedOf("alt")).toEqual([]);
   });
 
   it("refuses them to a password-only session on an account with security questions only", async () => {
@@ -88,7 +88,7 @@ describe("a password alone changes no factor on an account that has another", ()
     ]);
     const b = await j.accountSession(j.browser(), "quiz");
     expect(await tryChanges(b)).toMatchObject({ totp: reauth("/account/totp"), altEmail: reauth("/account/alt-email"), trustThis: reauth("/account") });
-    expect(trustedOf("quiz")).toEqual([]);
+    expect(await trustedOf("quiz")).toEqual([]);
 
     // With the password and the questions the account's settings can change, but the questions
     // alone never make a device trusted (SECURITY.md B.2.3).
@@ -104,18 +104,18 @@ describe("a password alone changes no factor on an account that has another", ()
     expect((await b.request(j.url("/account/totp"))).status).toBe(200);
     const page = await b.request(j.url("/account"));
     expect((await b.submit(formOf(page, "/account/devices/this/trust"))).headers.get("location")).toBe("/account?problem=trust-needs-challenge");
-    expect(trustedOf("quiz")).toEqual([]);
+    expect(await trustedOf("quiz")).toEqual([]);
   });
 
   it("accepts changes after a sign-in with the email code, but not once the account has an authenticator app", async () => {
     const user = await gh.addUser("eve", password, { email: "eve@example.com" });
-    gh.rt.users.setAltEmail(user.id, "eve.home@example.org", gh.clock.now());
+    await gh.rt.users.setAltEmail(user.id, "eve.home@example.org", gh.clock.now());
     const b = j.browser();
     await emailCodeSession(b, "eve", "eve.home@example.org");
     expect((await b.request(j.url("/account/totp"))).status).toBe(200);
     const page = await b.request(j.url("/account"));
     expect((await b.submit(formOf(page, "/account/devices/this/trust"))).headers.get("location")).toBe("/account?done=device-trusted");
-    expect(trustedOf("eve")).toHaveLength(1);
+    expect(await trustedOf("eve")).toHaveLength(1);
 
     const secret = await j.enrolTotp(b);
     expect(secret).not.toBe("");
@@ -130,15 +130,15 @@ describe("a password alone changes no factor on an account that has another", ()
     const page = await b.request(j.url("/account"));
     const refused = await b.submit(formOf(page, "/account/devices/this/trust"));
     expect(refused.headers.get("location")).toBe("/account?problem=trust-needs-challenge");
-    expect(trustedOf("pia")).toEqual([]);
+    expect(await trustedOf("pia")).toEqual([]);
     const shown = await b.request(j.url(refused.headers.get("location") ?? ""));
     expect(shown.body).toContain("Trusting a device needs a code from your authenticator app or your alternate email");
     expect(shown.body).not.toContain("Saved.");
-    const other = devicesOf("pia")[0];
+    const other = (await devicesOf("pia"))[0];
     if (!other) throw new Error("no device");
     expect((await b.submit(formOf(shown, `/account/devices/${other.id}/trust`))).headers.get("location")).toBe("/account?problem=trust-needs-challenge");
-    expect(trustedOf("pia")).toEqual([]);
-    expect(gh.rt.audit.recent(5).find((e) => e.type === "factor.changed")).toMatchObject({ outcome: "failure", username: "pia", reason: "trusting a device without a passed authenticator app or email code" });
+    expect(await trustedOf("pia")).toEqual([]);
+    expect((await gh.rt.audit.recent(5)).find((e) => e.type === "factor.changed")).toMatchObject({ outcome: "failure", username: "pia", reason: "trusting a device without a passed authenticator app or email code" });
   });
 });
 
@@ -148,7 +148,7 @@ describe("adding this device from the console", () => {
     const b = await j.accountSession(j.browser(), "max");
     const secret = await j.enrolTotp(b);
     await j.stepUp(b, "max", secret);
-    expect(devicesOf("max")).toHaveLength(1);
+    expect(await devicesOf("max")).toHaveLength(1);
     b.cookies.delete("gh_device"); // this browser now looks new: each request would add it
     const page = await b.request(j.url("/account"));
     const form = formOf(page, "/account/devices/this/trust");
@@ -156,7 +156,7 @@ describe("adding this device from the console", () => {
     const where = results.map((r) => r.headers.get("location"));
     expect(where.filter((l) => l === "/account?done=device-trusted")).toHaveLength(2);
     expect(where.filter((l) => l === "/account?problem=device-limit")).toHaveLength(18);
-    expect(devicesOf("max")).toHaveLength(3); // the policy "three" lets no fourth in
+    expect(await devicesOf("max")).toHaveLength(3); // the policy "three" lets no fourth in
     const full = await b.request(j.url("/account?problem=device-limit"));
     expect(full.body).toContain("This device was not added");
   });

@@ -48,18 +48,18 @@ describe("the account console", () => {
     const page = await b.request(j.url("/account/totp"));
     const wrong = await b.submit(readForm(page), { code: "000000" });
     expect(wrong.status).toBe(400);
-    expect(gh.rt.totp.get(gh.rt.users.byLogin("ada")?.id ?? "")).toBeUndefined();
+    expect(await gh.rt.totp.get((await gh.rt.users.byLogin("ada"))?.id ?? "")).toBeUndefined();
     secret = await j.enrolTotp(b);
-    const before = gh.rt.totp.get(gh.rt.users.byLogin("ada")?.id ?? "")?.secretSealed;
+    const before = (await gh.rt.totp.get((await gh.rt.users.byLogin("ada"))?.id ?? ""))?.secretSealed;
     // With an app set up, a password-only sign-in no longer allows changes: the app is asked for.
     const guarded = await b.request(j.url("/account/totp"));
     expect(guarded.headers.get("location")).toBe("/login?reauth=1&return=%2Faccount%2Ftotp");
     await j.stepUp(b, "ada", secret, "/account/totp");
     const replace = await b.request(j.url("/account/totp"));
     expect(replace.body).toContain("Your current app keeps working until the new one is confirmed");
-    expect(gh.rt.totp.get(gh.rt.users.byLogin("ada")?.id ?? "")?.secretSealed).toBe(before);
+    expect((await gh.rt.totp.get((await gh.rt.users.byLogin("ada"))?.id ?? ""))?.secretSealed).toBe(before);
     expect(secret).not.toBe("");
-    const changes = gh.rt.audit.recent(20).filter((e) => e.type === "factor.changed");
+    const changes = (await gh.rt.audit.recent(20)).filter((e) => e.type === "factor.changed");
     expect(changes.map((e) => e.outcome)).toEqual(["success", "failure"]);
   });
 
@@ -70,7 +70,7 @@ describe("the account console", () => {
     if (!remove) throw new Error("no remove form");
     const refused = await b.submit(remove);
     expect(refused.headers.get("location")).toBe("/login?reauth=1&return=%2Faccount");
-    expect(gh.rt.totp.get(gh.rt.users.byLogin("ada")?.id ?? "")).toBeDefined();
+    expect(await gh.rt.totp.get((await gh.rt.users.byLogin("ada"))?.id ?? "")).toBeDefined();
   });
 
   it("refuses a change without the session's CSRF token", async () => {
@@ -81,7 +81,7 @@ describe("the account console", () => {
     if (!remove) throw new Error("no remove form");
     expect((await b.submit(remove, { csrf: "forged" })).status).toBe(403);
     expect((await b.request(remove.action, { form: remove.fields, headers: { origin: "https://evil.example" } })).status).toBe(403);
-    expect(gh.rt.totp.get(gh.rt.users.byLogin("ada")?.id ?? "")).toBeDefined();
+    expect(await gh.rt.totp.get((await gh.rt.users.byLogin("ada"))?.id ?? "")).toBeDefined();
   });
 
   it("offers no security questions when an admin has switched KBA off", async () => {

@@ -39,7 +39,7 @@ describe("the demo outbox", () => {
 
   beforeAll(async () => {
     const bob = await gh.addUser("bob", password, { email: "bob@example.com" });
-    gh.rt.users.setAltEmail(bob.id, "bob.home@example.org", gh.clock.now());
+    await gh.rt.users.setAltEmail(bob.id, "bob.home@example.org", gh.clock.now());
     await gh.addUser("mal", password, { email: "mal@example.com" });
 
     // mal asks for bob's alternate address as theirs: the confirmation code goes there, unconfirmed.
@@ -49,7 +49,7 @@ describe("the demo outbox", () => {
     confirmCode = codeOf(await mailTo("bob.home@example.org", /Confirm your alternate email/));
 
     // bob signs in with a code sent to that address.
-    gh.rt.loginPolicies.assign("default", "email", "enforce", gh.clock.now());
+    await gh.rt.loginPolicies.assign("default", "email", "enforce", gh.clock.now());
     try {
       victim = j.browser();
       const login = await victim.follow(j.url("/login"));
@@ -57,7 +57,7 @@ describe("the demo outbox", () => {
       victimCode = codeOf(await mailTo("bob.home@example.org", /sign-in code/));
       expect((await victim.submit(readForm(challenge), { code: victimCode })).status).toBe(303);
     } finally {
-      gh.rt.loginPolicies.assign("default", "first-factor-only", "enforce", gh.clock.now());
+      await gh.rt.loginPolicies.assign("default", "first-factor-only", "enforce", gh.clock.now());
     }
   });
 
