@@ -25,7 +25,7 @@ describe.skipIf(!run)("challenges and the account console in Chromium", () => {
     const verify = "name: verify\nversion: 1\noptions: { trustedDevicesSkipChallenge: true }\nrules: []\ndefault: { challenge: { methods: [totp, kba, email-otp] } }\n";
     gh = await startGatehouse({ GATEHOUSE_DEMO: "true", GATEHOUSE_KBA: "true" }, { policies: { "verify.yaml": verify } });
     await gh.addUser("ada", password, { firstName: "Ada", email: "ada@example.com" });
-    gh.rt.loginPolicies.assign(gh.rt.apps.builtin("demo")?.id ?? "", "verify", "enforce", gh.clock.now());
+    await gh.rt.loginPolicies.assign((await gh.rt.apps.builtin("demo"))?.id ?? "", "verify", "enforce", gh.clock.now());
     browser = await launchChromium();
     ({ page, errors } = await newPage(browser));
   });

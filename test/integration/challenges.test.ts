@@ -27,8 +27,8 @@ beforeAll(async () => {
   );
   const idp = await readIdpMetadata(`${gh.url}/saml/metadata`);
   sp = await makeSp(idp, "secure-app", { acceptedClockSkewMs: 10 * 60_000 });
-  const app = gh.addApp({ name: "Secure", entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }] });
-  gh.rt.loginPolicies.assign(app.id, "verify", "enforce", gh.clock.now());
+  const app = await gh.addApp({ name: "Secure", entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }] });
+  await gh.rt.loginPolicies.assign(app.id, "verify", "enforce", gh.clock.now());
 });
 afterAll(async () => {
   await gh.close();
@@ -55,7 +55,7 @@ async function choose(b: Browser, page: Page, method: string): Promise<Page> {
   return b.submit(form);
 }
 
-const audits = (type: string, n = 30) => gh.rt.audit.recent(n).filter((e) => e.type === type);
+const audits = async (type: string, n = 30) => (await gh.rt.audit.recent(n)).filter((e) => e.type === type);
 
 describe("an authenticator app (TOTP)", () => {
   let secret: string;
@@ -75,7 +75,7 @@ describe("an authenticator app (TOTP)", () => {
     const { nameId, xml } = await accepted(await b.submit(readForm(page), { code: used }));
     expect(nameId).toBe("tess@example.com");
     expect(xml).toContain("<saml:AuthnContextClassRef>https://refeds.org/profile/mfa</saml:AuthnContextClassRef>");
-    expect(audits("challenge.passed")[0]?.detail).toMatchObject({ method: "totp", multiFactor: true });
+    expect((await audits("challenge.passed"))[0]?.detail).toMatchObject({ method: "totp", multiFactor: true });
   });
 
   it("never accepts the same code twice, nor one two steps away", async () => {
@@ -86,11 +86,11 @@ describe("an authenticator app (TOTP)", () => {
     // It was right once: the user is told it is spent, not that it is wrong.
     expect(replay.body).toContain("it was already used");
     expect(replay.body).not.toContain("SAMLResponse");
-    expect(audits("challenge.failed")[0]).toMatchObject({ username: "tess", reason: "TOTP code already used" });
+    expect((await audits("challenge.failed"))[0]).toMatchObject({ username: "tess", reason: "TOTP code already used" });
     const far = await b.submit(readForm(replay), { code: totpNow(secret, 3) });
     expect(far.status).toBe(401);
     expect(far.body).toContain("That code is not right");
-    expect(audits("challenge.failed")[0]).toMatchObject({ username: "tess", reason: "wrong or expired TOTP code" });
+    expect((await audits("challenge.failed"))[0]).toMatchObject({ username: "tess", reason: "wrong or expired TOTP code" });
   });
 
   it("stores the seed sealed, never in the clear", () => {
@@ -140,9 +140,9 @@ describe("security questions (KBA)", () => {
     const half = await b.submit(readForm(page), fill(page, 1));
     expect(half.status).toBe(401);
     expect(half.body).toContain("do not match");
-    const failed = audits("challenge.failed")[0];
+    const failed = (await audits("challenge.failed"))[0];
     expect(failed).toMatchObject({ username: "kim", reason: "KBA: 1 of 2 answers right" });
-    expect(JSON.stringify(gh.rt.audit.recent(200))).not.toMatch(/ipswich|frost|mary/i);
+    expect(JSON.stringify(await gh.rt.audit.recent(200))).not.toMatch(/ipswich|frost|mary/i);
   });
 
   it("locks the method for half an hour after repeated failures, and the lock outlives a new transaction", async () => {
@@ -157,7 +157,7 @@ describe("security questions (KBA)", () => {
     expect(locked.status).toBe(429);
     // Security questions lock for 30 minutes (growing), not the 30 seconds of other methods.
     expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(29 * 60);
-    expect(audits("challenge.throttled")[0]?.reason).toMatch(/account delay after 5 consecutive failures/);
+    expect((await audits("challenge.throttled"))[0]?.reason).toMatch(/account delay after 5 consecutive failures/);
   });
 });
 
@@ -173,10 +173,10 @@ describe("a code sent to the alternate email", () => {
     expect(mail.html).toContain(codeIn(mail));
     const wrong = await b.submit(readForm(sent), { code: codeIn(mail) === "000000" ? "111111" : "000000" });
     expect(wrong.status).toBe(400);
-    expect(gh.rt.users.byLogin(username)?.altEmail).toBeNull(); // not used before it is confirmed
+    expect((await gh.rt.users.byLogin(username))?.altEmail).toBeNull(); // not used before it is confirmed
     const confirmed = await b.submit(readForm(wrong), { code: codeIn(mail) });
     expect(confirmed.status).toBe(303);
-    expect(gh.rt.users.byLogin(username)?.altEmail).toBe(alt);
+    expect((await gh.rt.users.byLogin(username))?.altEmail).toBe(alt);
     return alt;
   }
 
@@ -187,7 +187,7 @@ describe("a code sent to the alternate email", () => {
     expect(page.body).toContain("We sent a code to e•••@example.org");
     const mail = await smtp.next(alt, /sign-in code/);
     const code = codeIn(mail);
-    expect(JSON.stringify(gh.rt.audit.recent(50))).not.toContain(code);
+    expect(JSON.stringify(await gh.rt.audit.recent(50))).not.toContain(code);
     const { nameId, xml } = await accepted(await b.submit(readForm(page), { code }));
     expect(nameId).toBe("eve@example.com");
     expect(xml).not.toContain("refeds.org/profile/mfa");
@@ -286,7 +286,7 @@ describe("the challenge step", () => {
     expect((await b.submit(readForm(page), { code: "000000" })).status).toBe(401);
     const blocked = await b.submit(readForm(page), { code: totpNow(secret, 1) });
     expect(blocked.status).toBe(429);
-    expect(audits("challenge.throttled")[0]).toMatchObject({ username: "ivy", reason: "IP failure rate" });
+    expect((await audits("challenge.throttled"))[0]).toMatchObject({ username: "ivy", reason: "IP failure rate" });
   });
 
   it("refuses a challenge answer with a wrong CSRF token or from another browser", async () => {
