@@ -30,7 +30,7 @@ const gh = await startGatehouse();
 try {
   const issuer = "https://bench-sp.example.test/metadata";
   const acs = "https://bench-sp.example.test/acs";
-  gh.addApp({ entityId: issuer, acs: [{ url: acs, index: 0, isDefault: true }], signResponse: false });
+  await gh.addApp({ entityId: issuer, acs: [{ url: acs, index: 0, isDefault: true }], signResponse: false });
   await gh.addUser("bench", "a long and correct password");
   const key = gh.rt.keys.signing;
   console.log(`Gatehouse bench, ${seconds} s per measurement, Node ${process.version}\n`);

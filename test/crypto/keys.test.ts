@@ -115,7 +115,7 @@ describe("a persistent NameID after the upgrade", () => {
     try {
       const user = await gh.addUser("ada", "correct horse battery");
       const sp = await makeSp(await readIdpMetadata(`${gh.url}/saml/metadata`), "pairwise", { identifierFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" });
-      gh.addApp({ entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }], nameIdFormat: "persistent" });
+      await gh.addApp({ entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }], nameIdFormat: "persistent" });
       const j = journeys(() => gh, "correct horse battery");
       const { nameId } = await j.accepted(sp, await j.signIn(new Browser(), sp, "ada"));
       expect(nameId).toBe(hmac(secret, `nameid:${sp.entityId}:${user.id}`));

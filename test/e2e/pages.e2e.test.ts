@@ -19,8 +19,8 @@ describe.skipIf(!run)("pages around sign-in in Chromium", () => {
   beforeAll(async () => {
     gh = await startGatehouse({ GATEHOUSE_DEMO: "true" }, { policies: { "closed.yaml": 'name: closed\nversion: 1\nrules: []\ndefault: { deny: { message: "This app is closed for maintenance." } }\n' } });
     await gh.addUser("ada", password, { firstName: "Ada", email: "ada@example.com" });
-    const closed = gh.addApp({ name: "Closed app", entityId: "https://closed.example.test/metadata", acs: [{ url: "https://closed.example.test/acs", index: 0, isDefault: true }] });
-    gh.rt.loginPolicies.assign(closed.id, "closed", "enforce", gh.clock.now());
+    const closed = await gh.addApp({ name: "Closed app", entityId: "https://closed.example.test/metadata", acs: [{ url: "https://closed.example.test/acs", index: 0, isDefault: true }] });
+    await gh.rt.loginPolicies.assign(closed.id, "closed", "enforce", gh.clock.now());
     browser = await launchChromium();
     ({ page, errors } = await newPage(browser));
   });

@@ -119,7 +119,7 @@ describe("the peer address in a real sign-in", () => {
   beforeAll(async () => {
     const net = `name: net\nversion: 1\nrules:\n  - name: private network\n    when: { ip: { in: [10.0.0.0/8] } }\n    then: { deny: { message: "Not from the private network." } }\ndefault: allow\n`;
     gh = await startGatehouse({ GATEHOUSE_TRUSTED_PROXIES: "127.0.0.1" }, { policies: { "net.yaml": net } });
-    gh.rt.loginPolicies.assign("default", "net", "enforce", gh.clock.now());
+    await gh.rt.loginPolicies.assign("default", "net", "enforce", gh.clock.now());
     await gh.addUser("ada", password);
   });
   afterAll(async () => {
@@ -130,7 +130,7 @@ describe("the peer address in a real sign-in", () => {
     const b = new Browser({ "x-forwarded-for": xff });
     const form = readForm(await b.follow(`${gh.url}/login`));
     const done = await b.follow(new URL(form.action, gh.url).toString(), { form: { ...form.fields, username: "ada", password } }, gh.url);
-    const decided = gh.rt.audit.recent(20).find((e) => e.type === "policy.decided");
+    const decided = (await gh.rt.audit.recent(20)).find((e) => e.type === "policy.decided");
     return { refused: done.body.includes("Not from the private network."), ip: decided?.ip };
   }
 

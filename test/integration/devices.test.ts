@@ -25,16 +25,16 @@ beforeAll(async () => {
   const idp = await readIdpMetadata(`${gh.url}/saml/metadata`);
   limited = await makeSp(idp, "limited-app", { acceptedClockSkewMs: 10 * 60_000 });
   remember = await makeSp(idp, "remember-app", { acceptedClockSkewMs: 10 * 60_000 });
-  gh.rt.loginPolicies.assign(gh.addApp({ name: "Limited", entityId: limited.entityId, acs: [{ url: limited.acs, index: 0, isDefault: true }] }).id, "limited", "enforce", gh.clock.now());
-  gh.rt.loginPolicies.assign(gh.addApp({ name: "Remember", entityId: remember.entityId, acs: [{ url: remember.acs, index: 0, isDefault: true }] }).id, "remember", "enforce", gh.clock.now());
+  await gh.rt.loginPolicies.assign((await gh.addApp({ name: "Limited", entityId: limited.entityId, acs: [{ url: limited.acs, index: 0, isDefault: true }] })).id, "limited", "enforce", gh.clock.now());
+  await gh.rt.loginPolicies.assign((await gh.addApp({ name: "Remember", entityId: remember.entityId, acs: [{ url: remember.acs, index: 0, isDefault: true }] })).id, "remember", "enforce", gh.clock.now());
 });
 afterAll(async () => {
   await gh.close();
   await smtp.close();
 });
 
-const devicesOf = (username: string) => gh.rt.devices.forUser(gh.rt.users.byLogin(username)?.id ?? "");
-const lastDecision = () => gh.rt.audit.recent(30).find((e) => e.type === "policy.decided");
+const devicesOf = async (username: string) => gh.rt.devices.forUser((await gh.rt.users.byLogin(username))?.id ?? "");
+const lastDecision = async () => (await gh.rt.audit.recent(30)).find((e) => e.type === "policy.decided");
 /** Signs in again in the same browser with the password (the SSO session forgotten). */
 const again = async (b: Browser, sp: TestSp, username: string) => {
   b.cookies.delete("gh_session");
@@ -46,17 +46,17 @@ describe("devices at sign-in", () => {
     await gh.addUser("ada", password, { email: "ada@example.com" });
     const b = j.browser({ "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36" });
     await j.accepted(limited, await j.signIn(b, limited, "ada"));
-    expect(devicesOf("ada")).toHaveLength(1);
-    expect(devicesOf("ada")[0]).toMatchObject({ browser: "Chrome", os: "Linux", mobile: false });
+    expect(await devicesOf("ada")).toHaveLength(1);
+    expect((await devicesOf("ada"))[0]).toMatchObject({ browser: "Chrome", os: "Linux", mobile: false });
     expect((await smtp.next("ada@example.com", /New sign-in/)).text).toContain("a new device: Chrome on Linux");
     const first = b.cookies.get("gh_device");
     expect(first).toMatch(/^[\w-]+\.[\w-]+$/);
     expect(JSON.stringify(gh.rt.db.prepare("SELECT * FROM devices").all())).not.toContain((first ?? "").split(".")[1]);
 
     await j.accepted(limited, await again(b, limited, "ada"));
-    expect(lastDecision()?.detail).toMatchObject({ device: { known: true, registeredCount: 1 } });
+    expect((await lastDecision())?.detail).toMatchObject({ device: { known: true, registeredCount: 1 } });
     expect(b.cookies.get("gh_device")).not.toBe(first);
-    expect(devicesOf("ada")).toHaveLength(1);
+    expect(await devicesOf("ada")).toHaveLength(1);
   });
 
   it("does not know a device whose cookie comes back from another kind of browser", async () => {
@@ -68,9 +68,9 @@ describe("devices at sign-in", () => {
     const copy = j.browser({ "user-agent": firefox });
     copy.cookies.set("gh_device", b.cookies.get("gh_device") as string);
     await j.accepted(limited, await j.signIn(copy, limited, "gus"));
-    expect(lastDecision()?.detail).toMatchObject({ device: { known: false, browser: "Firefox", registeredCount: 1 } });
+    expect((await lastDecision())?.detail).toMatchObject({ device: { known: false, browser: "Firefox", registeredCount: 1 } });
     await j.accepted(limited, await again(b, limited, "gus"));
-    expect(lastDecision()?.detail).toMatchObject({ device: { known: true, browser: "Chrome" } });
+    expect((await lastDecision())?.detail).toMatchObject({ device: { known: true, browser: "Chrome" } });
   });
 
   it("applies the policy's action to a new device once the limit is reached, and lets known devices in", async () => {
@@ -81,7 +81,7 @@ describe("devices at sign-in", () => {
     const third = await j.signIn(b3, limited, "bo");
     expect(third.status).toBe(403);
     expect(third.body).toContain("You have too many devices.");
-    expect(devicesOf("bo")).toHaveLength(2);
+    expect(await devicesOf("bo")).toHaveLength(2);
     await j.accepted(limited, await again(b1, limited, "bo"));
   });
 
@@ -97,7 +97,7 @@ describe("devices at sign-in", () => {
     b.cookies.delete("gh_session");
     const page = await j.signIn(b, limited, "cy");
     expect(page.status).toBe(403);
-    expect(lastDecision()?.detail).toMatchObject({ device: { known: false, registeredCount: 2 } });
+    expect((await lastDecision())?.detail).toMatchObject({ device: { known: false, registeredCount: 2 } });
   });
 
   it("revokes a device when an old copy of its cookie comes back, and tells its owner", async () => {
@@ -111,11 +111,11 @@ describe("devices at sign-in", () => {
     const thief = j.browser();
     thief.cookies.set("gh_device", copied);
     await j.accepted(limited, await j.signIn(thief, limited, "di"));
-    expect(gh.rt.audit.recent(30).find((e) => e.type === "device.revoked")).toMatchObject({ username: "di", reason: "a replaced device token was presented again (copied cookie)" });
+    expect((await gh.rt.audit.recent(30)).find((e) => e.type === "device.revoked")).toMatchObject({ username: "di", reason: "a replaced device token was presented again (copied cookie)" });
     expect((await smtp.next("di@example.com", /device of your Gatehouse account was removed/)).text).toContain("copied");
     // The genuine browser's device is gone too: it counts as new from now on.
     await j.accepted(limited, await again(b, limited, "di"));
-    expect(lastDecision()?.detail).toMatchObject({ device: { known: false } });
+    expect((await lastDecision())?.detail).toMatchObject({ device: { known: false } });
   });
 });
 
@@ -131,13 +131,13 @@ describe("trusted devices", () => {
     expect(challenge.body).toContain("Remember this device for 30 days");
     const first = await j.accepted(remember, await b.submit(readForm(challenge), { code: j.totpNow(secret, 1), remember: "yes" }));
     expect(first.xml).toContain("https://refeds.org/profile/mfa");
-    expect(devicesOf("ev")[0]?.trustedUntil).toBeGreaterThan(gh.clock.now() + 29 * 86_400_000);
+    expect((await devicesOf("ev"))[0]?.trustedUntil).toBeGreaterThan(gh.clock.now() + 29 * 86_400_000);
 
     const skipped = await again(b, remember, "ev");
     const { xml } = await j.accepted(remember, skipped);
     expect(xml).toContain("PasswordProtectedTransport");
-    expect(lastDecision()).toMatchObject({ reason: "allow (policy said challenge) by default" });
-    expect(lastDecision()?.detail).toMatchObject({ note: "challenge skipped: trusted device (policy option)" });
+    expect(await lastDecision()).toMatchObject({ reason: "allow (policy said challenge) by default" });
+    expect((await lastDecision())?.detail).toMatchObject({ note: "challenge skipped: trusted device (policy option)" });
 
     // Another browser is not trusted: challenged again.
     const other = await j.signIn(j.browser(), remember, "ev");
@@ -151,22 +151,22 @@ describe("trusted devices", () => {
     let page = await b.request(j.url("/account"));
     expect(page.body).toContain("Your devices");
     const forms = () => [...page.body.matchAll(/<form/g)].map((_m, i) => readForm(page, i));
-    const trusted = devicesOf("ev").find((d) => (d.trustedUntil ?? 0) > gh.clock.now());
+    const trusted = (await devicesOf("ev")).find((d) => (d.trustedUntil ?? 0) > gh.clock.now());
     if (!trusted) throw new Error("no trusted device");
     const untrust = forms().find((f) => f.action.endsWith(`/account/devices/${trusted.id}/untrust`));
     if (!untrust) throw new Error("no untrust form");
     expect((await b.submit(untrust)).status).toBe(303);
-    expect(gh.rt.devices.byId(trusted.id)?.trustedUntil).toBeNull();
+    expect((await gh.rt.devices.byId(trusted.id))?.trustedUntil).toBeNull();
     page = await b.request(j.url("/account"));
     const remove = forms().find((f) => f.action.endsWith(`/account/devices/${trusted.id}/remove`));
     if (!remove) throw new Error("no remove form");
     expect((await b.submit(remove)).status).toBe(303);
-    expect(devicesOf("ev").map((d) => d.id)).not.toContain(trusted.id);
+    expect((await devicesOf("ev")).map((d) => d.id)).not.toContain(trusted.id);
     // Someone else's device ID is not found, whatever the form says.
-    const other = devicesOf("ada")[0]?.id ?? "";
+    const other = (await devicesOf("ada"))[0]?.id ?? "";
     const forged = await b.submit({ action: j.url(`/account/devices/${other}/remove`), fields: { csrf: remove.fields.csrf ?? "" } });
     expect(forged.status).toBe(404);
-    expect(devicesOf("ada")).toHaveLength(1);
+    expect(await devicesOf("ada")).toHaveLength(1);
   });
 
   it("stop being trusted after 30 days", async () => {
@@ -174,7 +174,7 @@ describe("trusted devices", () => {
     const b = j.browser();
     const secret = await j.enrolTotp(await j.accountSession(b, "fay"));
     // Gatehouse's own sign-in under the same policy: no app, so the clock can move a month.
-    gh.rt.loginPolicies.assign("default", "remember", "enforce", gh.clock.now());
+    await gh.rt.loginPolicies.assign("default", "remember", "enforce", gh.clock.now());
     try {
       const signInToGatehouse = async () => {
         b.cookies.delete("gh_session");
@@ -187,9 +187,9 @@ describe("trusted devices", () => {
       expect((await signInToGatehouse()).body).toContain("Hello,"); // trusted: no challenge
       gh.clock.advance(30 * 86_400_000 + 60_000);
       expect((await signInToGatehouse()).body).toContain("Enter the code from your authenticator app");
-      expect(lastDecision()?.detail).toMatchObject({ device: { known: true, trusted: false } });
+      expect((await lastDecision())?.detail).toMatchObject({ device: { known: true, trusted: false } });
     } finally {
-      gh.rt.loginPolicies.assign("default", "first-factor-only", "enforce", gh.clock.now());
+      await gh.rt.loginPolicies.assign("default", "first-factor-only", "enforce", gh.clock.now());
     }
   });
 });

@@ -49,11 +49,11 @@ beforeAll(async () => {
   reporting = await makeSp(idp, "reporting-app");
   open = await makeSp(idp, "open-app");
   const add = (sp: TestSp, name: string) => gh.addApp({ name, entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }] });
-  enforcedId = add(enforced, "Enforced").id;
-  const reportingId = add(reporting, "Reporting").id;
-  add(open, "Open");
-  gh.rt.loginPolicies.assign(enforcedId, "corp", "enforce", gh.clock.now());
-  gh.rt.loginPolicies.assign(reportingId, "corp", "report-only", gh.clock.now());
+  enforcedId = (await add(enforced, "Enforced")).id;
+  const reportingId = (await add(reporting, "Reporting")).id;
+  await add(open, "Open");
+  await gh.rt.loginPolicies.assign(enforcedId, "corp", "enforce", gh.clock.now());
+  await gh.rt.loginPolicies.assign(reportingId, "corp", "report-only", gh.clock.now());
 });
 afterAll(async () => {
   await gh.close();
@@ -83,7 +83,7 @@ function refused(page: Page): void {
   for (const secret of ["blocked network", "192.0.2.0/24", "office", "corp", "no mobile devices"]) expect(page.body).not.toContain(secret);
 }
 
-const lastDecision = (): StoredAuditEvent => gh.rt.audit.recent(20).find((e) => e.type === "policy.decided") as StoredAuditEvent;
+const lastDecision = async (): Promise<StoredAuditEvent> => (await gh.rt.audit.recent(20)).find((e) => e.type === "policy.decided") as StoredAuditEvent;
 const reference = (page: Page): string => /Reference: <code>(P-\d+)<\/code>/.exec(page.body)?.[1] ?? "";
 
 describe("a login policy decides after the password", () => {
@@ -95,7 +95,7 @@ describe("a login policy decides after the password", () => {
   ])("allows %s: the app accepts the assertion and the audit log has the trace", async (_name, ip) => {
     const nameId = await accepted(enforced, await signIn(client(ip), enforced));
     expect(nameId).toBe("ada@example.com");
-    const d = lastDecision();
+    const d = await lastDecision();
     expect(d).toMatchObject({ outcome: "success", appId: enforcedId, username: "ada", reason: "allow by office network" });
     expect(d.detail).toMatchObject({ policy: "corp", version: 3, mode: "enforce", action: "allow", matched: "office network" });
     expect((d.detail?.trace as string[]).at(-1)).toMatch(/^office network: ip in \[@office\] \[saw [0-9a-f.:]+\] → pass$/);
@@ -109,7 +109,7 @@ describe("a login policy decides after the password", () => {
     refused(page);
     expect(page.body).toContain("Sign-in from this network is not allowed.");
     expect(browser.cookies.has("gh_session")).toBe(false);
-    const d = lastDecision();
+    const d = await lastDecision();
     expect(reference(page)).toBe(`P-${d.id}`);
     expect(d).toMatchObject({ outcome: "failure", ip: "192.0.2.44", reason: "deny by blocked network" });
     expect(d.detail?.trace).toEqual([
@@ -126,33 +126,33 @@ describe("a login policy decides after the password", () => {
     const page = await signIn(client("198.51.100.7", iphone), enforced);
     refused(page);
     expect(page.body).toContain("Use a company computer for this app.");
-    expect(lastDecision().detail).toMatchObject({ matched: "no mobile devices", device: { mobile: true, os: "iOS" } });
+    expect((await lastDecision()).detail).toMatchObject({ matched: "no mobile devices", device: { mobile: true, os: "iOS" } });
   });
 
   it("never lets a challenge become allow: with no method set up the user is refused and told what to do", async () => {
     const page = await signIn(client("8.8.8.8"), enforced);
     refused(page);
     expect(page.body).toContain("no verification method set up");
-    expect(lastDecision()).toMatchObject({ outcome: "failure", reason: "deny (policy said challenge) by default" });
-    expect(lastDecision().detail).toMatchObject({ action: "challenge", effective: "deny", methods: ["totp", "kba", "email-otp"], usableMethods: [] });
+    expect(await lastDecision()).toMatchObject({ outcome: "failure", reason: "deny (policy said challenge) by default" });
+    expect((await lastDecision()).detail).toMatchObject({ action: "challenge", effective: "deny", methods: ["totp", "kba", "email-otp"], usableMethods: [] });
   });
 
   it("lets a challenge through when the policy says so for users with no method (ifNoneEnrolled: allow)", async () => {
     expect(await accepted(enforced, await signIn(client("8.8.8.8"), enforced, "cole"))).toBe("cole@example.com");
-    expect(lastDecision()).toMatchObject({ outcome: "success", reason: "allow (policy said challenge) by contractors away from the office" });
+    expect(await lastDecision()).toMatchObject({ outcome: "success", reason: "allow (policy said challenge) by contractors away from the office" });
   });
 
   it("refuses a client IP it cannot read before any rule", async () => {
     const page = await signIn(client("not-an-ip"), enforced);
     refused(page);
-    expect(lastDecision()).toMatchObject({ ip: "unknown", reason: "deny by unknownIp" });
+    expect(await lastDecision()).toMatchObject({ ip: "unknown", reason: "deny by unknownIp" });
   });
 });
 
 describe("report-only", () => {
   it("records what would have happened and lets the sign-in through", async () => {
     expect(await accepted(reporting, await signIn(client("192.0.2.44"), reporting))).toBe("ada@example.com");
-    const d = lastDecision();
+    const d = await lastDecision();
     expect(d).toMatchObject({ outcome: "success", reason: "report-only, would deny by blocked network" });
     expect(d.detail).toMatchObject({ mode: "report-only", enforced: false, effective: "deny" });
   });
@@ -162,10 +162,10 @@ describe("an SSO session", () => {
   it("does not carry one app's approval to another: the second app's policy refuses", async () => {
     const browser = client("192.0.2.44");
     expect(await accepted(open, await signIn(browser, open))).toBe("ada@example.com");
-    expect(lastDecision()).toMatchObject({ reason: "allow by default", detail: { policy: "first-factor-only", loginPolicy: "built-in" } });
+    expect(await lastDecision()).toMatchObject({ reason: "allow by default", detail: { policy: "first-factor-only", loginPolicy: "built-in" } });
     const second = await browser.request(await enforced.saml.getAuthorizeUrlAsync("", undefined, {}));
     refused(second);
-    expect(gh.rt.audit.recent(5).map((e) => e.type)).not.toContain("session.reused");
+    expect((await gh.rt.audit.recent(5)).map((e) => e.type)).not.toContain("session.reused");
     // The session itself is untouched: the first app still signs in without a password.
     const again = await browser.request(await open.saml.getAuthorizeUrlAsync("", undefined, {}));
     expect(await accepted(open, again)).toBe("ada@example.com");
@@ -179,16 +179,16 @@ describe("an SSO session", () => {
     const launch = forms.find((f) => f.action.endsWith(`/apps/${enforcedId}/launch`));
     if (!launch) throw new Error("no launch form for the enforced app");
     refused(await browser.submit(launch));
-    expect(lastDecision()).toMatchObject({ appId: enforcedId, reason: "deny by blocked network" });
+    expect(await lastDecision()).toMatchObject({ appId: enforcedId, reason: "deny by blocked network" });
   });
 
   it("applies the default login policy to apps without their own once an admin assigns one", async () => {
-    gh.rt.loginPolicies.assign("default", "corp", "enforce", gh.clock.now());
+    await gh.rt.loginPolicies.assign("default", "corp", "enforce", gh.clock.now());
     try {
       refused(await signIn(client("192.0.2.44"), open));
-      expect(lastDecision().detail).toMatchObject({ loginPolicy: "default", policy: "corp" });
+      expect((await lastDecision()).detail).toMatchObject({ loginPolicy: "default", policy: "corp" });
     } finally {
-      gh.rt.loginPolicies.assign("default", "first-factor-only", "enforce", gh.clock.now());
+      await gh.rt.loginPolicies.assign("default", "first-factor-only", "enforce", gh.clock.now());
     }
   });
 });

@@ -76,7 +76,7 @@ const lastAuditId = (): number => (gh.rt.db.prepare("SELECT coalesce(max(id), 0)
 
 describe("an anonymous flood", () => {
   it("of 10,000 bad requests from one address leaves the database bounded", async () => {
-    gh.rt.audit.flush();
+    await gh.rt.audit.flush();
     const [rowsBefore, bytesBefore, auditBefore] = [tables(), bytes(), lastAuditId()];
     const names = Object.keys(kinds);
     const t = performance.now();
@@ -84,7 +84,7 @@ describe("an anonymous flood", () => {
     const elapsed = performance.now() - t;
     // Limits are per minute: a flood that took longer than one (a loaded machine) had more of them.
     const minutes = Math.ceil(elapsed / 60_000);
-    gh.rt.audit.flush();
+    await gh.rt.audit.flush();
     const [rowsAfter, bytesAfter] = [tables(), bytes()];
 
     // The limit in front: 60 sign-in requests and 300 SAML requests a minute from one network
@@ -114,12 +114,12 @@ describe("an anonymous flood", () => {
   }, 120_000);
 
   it("from 2,000 networks writes a bounded number of audit rows a minute", async () => {
-    gh.rt.audit.flush();
+    await gh.rt.audit.flush();
     const [rowsBefore, bytesBefore, auditBefore] = [tables(), bytes(), lastAuditId()];
     const garbage = Object.keys(kinds).filter((k) => k !== "sign-in start");
     // One request from each of 2,000 IPv6 /64s: the per-network limit lets every one through.
     const sent = await flood(2_000, (i) => [garbage[i % garbage.length] as string, `2001:db8:${i.toString(16)}::1`]);
-    gh.rt.audit.flush();
+    await gh.rt.audit.flush();
     const [rowsAfter, bytesAfter] = [tables(), bytes()];
 
     expect(sent.filter((s) => s.status === 429)).toEqual([]);
