@@ -29,6 +29,7 @@ export class EmailCodeRepository {
   readonly #activate;
   readonly #cancel;
   readonly #reserve;
+  readonly #activateTx;
   readonly #countSince;
   readonly #countSinceByIp;
   readonly #attempt;
@@ -68,6 +69,11 @@ export class EmailCodeRepository {
       this.#insert.run(code);
       return true;
     });
+    // Retiring the older codes and making this one usable are one change.
+    this.#activateTx = db.transaction((code: Pick<EmailCode, "id" | "userId" | "purpose">, now: number) => {
+      this.#retire.run({ id: code.id, userId: code.userId, purpose: code.purpose, now });
+      this.#activate.run({ id: code.id, now });
+    });
     this.#reserve = (code: Omit<EmailCode, "attempts" | "usedAt">, since: number, allowed: (h: SendHistory) => boolean) => reserve.immediate(code, since, allowed);
   }
 
@@ -78,8 +84,7 @@ export class EmailCodeRepository {
 
   /** The mail went out: the code becomes the one to type, and older ones for its purpose stop working. */
   async activate(code: Pick<EmailCode, "id" | "userId" | "purpose">, now: number): Promise<void> {
-    this.#retire.run({ id: code.id, userId: code.userId, purpose: code.purpose, now });
-    this.#activate.run({ id: code.id, now });
+    this.#activateTx(code, now);
   }
 
   /** The mail could not be sent: the reservation is given back and older codes keep working. */

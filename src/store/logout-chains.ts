@@ -45,6 +45,7 @@ export class LogoutChainRepository {
   readonly #save;
   readonly #byRequest;
   readonly #remove;
+  readonly #claim;
 
   constructor(db: Db) {
     this.#save = db.prepare(
@@ -55,6 +56,13 @@ export class LogoutChainRepository {
     );
     this.#byRequest = db.prepare<[string, number], Row>("SELECT * FROM logout_chains WHERE current_request_id = ? AND expires_at > ?");
     this.#remove = db.prepare<[string]>("DELETE FROM logout_chains WHERE id = ?");
+    // Our LogoutRequest is single-use: of two copies of its response, one moves the chain on.
+    this.#claim = db.prepare<[{ id: string; requestId: string }]>("UPDATE logout_chains SET current_request_id = NULL WHERE id = @id AND current_request_id = @requestId");
+  }
+
+  /** Takes the chain past the answered request; false if another response already did. */
+  async claim(id: string, requestId: string): Promise<boolean> {
+    return this.#claim.run({ id, requestId }).changes === 1;
   }
 
   async save(c: LogoutChain): Promise<void> {

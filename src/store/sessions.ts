@@ -59,9 +59,12 @@ export class SessionRepository {
     this.#end = db.prepare<[number, string]>("UPDATE sessions SET ended_at = ? WHERE id_hash = ? AND ended_at IS NULL");
     // A session keeps one SessionIndex per app: a second sign-in to the app in the same session
     // reuses it, so every assertion the app holds names a session Gatehouse can still find.
+    // Only into a session that is still live: one signed out (or ended by an administrator) while
+    // this sign-in completed gets no app, and the caller issues no assertion for it.
     this.#addApp = db.prepare<[SessionApp & { sessionHash: string }], { sessionIndex: string }>(
       `INSERT INTO session_apps (session_hash, app_id, session_index, name_id, name_id_format, signed_in_at)
-       VALUES (@sessionHash, @appId, @sessionIndex, @nameId, @nameIdFormat, @signedInAt)
+       SELECT @sessionHash, @appId, @sessionIndex, @nameId, @nameIdFormat, @signedInAt
+       WHERE EXISTS (SELECT 1 FROM sessions WHERE id_hash = @sessionHash AND ended_at IS NULL AND expires_at > @signedInAt)
        ON CONFLICT (session_hash, app_id) DO UPDATE SET
          name_id = excluded.name_id, name_id_format = excluded.name_id_format, signed_in_at = excluded.signed_in_at
        RETURNING session_index AS sessionIndex`,
@@ -96,12 +99,11 @@ export class SessionRepository {
 
   /**
    * Records a sign-in to the app in this session and returns the SessionIndex to assert: the
-   * one the pair already has, or `a.sessionIndex` on the first sign-in.
+   * one the pair already has, or `a.sessionIndex` on the first sign-in; null when the session
+   * has ended (at `a.signedInAt`).
    */
-  async addApp(sessionHash: string, a: SessionApp): Promise<string> {
-    const row = this.#addApp.get({ sessionHash, ...a });
-    if (!row) throw new Error("session_apps upsert returned no row");
-    return row.sessionIndex;
+  async addApp(sessionHash: string, a: SessionApp): Promise<string | null> {
+    return this.#addApp.get({ sessionHash, ...a })?.sessionIndex ?? null;
   }
 
   async apps(sessionHash: string): Promise<SessionApp[]> {

@@ -72,6 +72,11 @@ export async function issueAssertion(ctx: IdpContext, req: Request, res: Respons
   const nameId = nameIdFor(ctx, app, user);
   const nameIdFormat = nameIdFormats[app.nameIdFormat];
   const sessionIndex = await ctx.sessionRecords.addApp(session.idHash, { appId: app.id, sessionIndex: samlId(), nameId, nameIdFormat, signedInAt: now });
+  if (sessionIndex === null) {
+    // Signed out (in another tab, or by an administrator) while this sign-in completed.
+    await ctx.audit.record({ type: "saml.response.refused", outcome: "failure", appId: app.id, userId: user.id, username: user.username, ip, transactionId: tx.id, reason: "the SSO session ended during the sign-in" });
+    throw Object.assign(new GatehouseError("not_signed_in", "session ended before the assertion"), { audited: true });
+  }
   const { xml, assertionId } = buildResponse(
     {
       issuer: ctx.config.entityId,

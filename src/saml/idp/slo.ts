@@ -161,6 +161,7 @@ async function logoutResponseFromApp(ctx: IdpContext, req: Request, res: Respons
   // The InResponseTo of our unguessable, single-use request binds the answer; a signature is checked where present.
   const signed = inbound.signedByQuery || allElements("./ds:Signature", doc.documentElement as Element).length > 0;
   if (signed) verifiedSignedDoc(inbound, doc, app, "SAMLResponse");
+  if (!(await ctx.logoutChains.claim(chain.id, response.inResponseTo))) throw new GatehouseError("saml_logout_invalid", "LogoutResponse already received (a copy)");
   await ctx.audit.record({ type: "saml.logout.response_received", outcome: response.success ? "success" : "failure", appId: app.id, ip: clientIp(req), detail: { inResponseTo: response.inResponseTo } });
   await continueChain(ctx, req, res, { ...chain, currentAppId: null, currentRequestId: null });
 }
