@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -25,8 +25,10 @@ export interface TestGatehouse {
  * A real Gatehouse on 127.0.0.1 with a temporary data dir and a clock tests can move.
  * `policies` (file name → YAML) become its policies directory, removed with the rest on close.
  */
-export async function startGatehouse(env: Record<string, string> = {}, opts: { policies?: Record<string, string> } = {}): Promise<TestGatehouse> {
+export async function startGatehouse(env: Record<string, string> = {}, opts: { policies?: Record<string, string>; fromDataDir?: string } = {}): Promise<TestGatehouse> {
   const dataDir = mkdtempSync(join(tmpdir(), "gatehouse-test-"));
+  // A data dir made earlier (by an older Gatehouse, say) is copied, never opened in place.
+  if (opts.fromDataDir) cpSync(opts.fromDataDir, dataDir, { recursive: true });
   if (opts.policies) {
     const dir = join(dataDir, "policies");
     mkdirSync(dir);
