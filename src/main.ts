@@ -5,6 +5,7 @@ import { appCommand, UsageError } from "./cli/apps.ts";
 import { policyCommand } from "./cli/policy.ts";
 import { serve, serveHelp } from "./cli/serve.ts";
 import { userCommand } from "./cli/users.ts";
+import { dbCommand } from "./cli/db.ts";
 import { GatehouseError } from "./errors.ts";
 import { PolicyLoadError } from "./policy/load.ts";
 import { PolicyAssignmentError } from "./server.ts";
@@ -22,6 +23,8 @@ Commands:
                         register apps (SAML service providers)
   policy check|list|assign|simulate
                         validate policy files, assign login policies, try a sign-in
+  db status|migrate|backup
+                        the database's schema version, pending migrations, an online backup
 
 Each command takes --help.`;
 
@@ -35,7 +38,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(serveHelp);
     return;
   }
-  if ((command === "user" || command === "app" || command === "policy") && (sub === undefined || sub === "--help" || sub === "-h")) {
+  if ((command === "user" || command === "app" || command === "policy" || command === "db") && (sub === undefined || sub === "--help" || sub === "-h")) {
     console.log(mainHelp);
     return;
   }
@@ -48,6 +51,8 @@ async function main(argv: string[]): Promise<void> {
       return userCommand(config, sub, rest);
     case "app":
       return appCommand(config, sub, rest);
+    case "db":
+      return dbCommand(config, sub, rest);
     case "policy":
       return policyCommand(config, sub, rest);
     default:

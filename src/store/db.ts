@@ -6,15 +6,47 @@ export type Db = Database.Database;
 
 const migrationsDir = join(import.meta.dirname, "migrations");
 
-/** Opens (creating if needed) the SQLite database and applies pending numbered migrations. */
-export function openDb(file: string): Db {
+/** A database made by a newer Gatehouse: this one would not know what its tables mean. */
+export class SchemaTooNewError extends Error {}
+
+/**
+ * Opens (creating if needed) the SQLite database and applies pending numbered migrations
+ * (`migrate: false` only looks). A schema newer than this code knows is refused before anything
+ * is read or written.
+ */
+export function openDb(file: string, opts: { migrate?: boolean } = {}): Db {
   if (file !== ":memory:") ownerOnly(file);
   const db = new Database(file);
   db.pragma("journal_mode = WAL");
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
-  migrate(db);
+  const { current, latest } = migrationPlan(db);
+  if (current > latest) {
+    db.close();
+    throw new SchemaTooNewError(`the database ${file} has schema version ${current}, newer than this Gatehouse knows (${latest}): run the Gatehouse version that wrote it, or restore a backup made before the upgrade`);
+  }
+  if (opts.migrate !== false) migrate(db);
   return db;
+}
+
+const migrationFiles = (): { n: number; file: string }[] =>
+  readdirSync(migrationsDir)
+    .filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f))
+    .sort()
+    .map((file) => ({ n: Number(file.slice(0, 3)), file }));
+
+/** Where the schema stands: its version, the newest this code knows, and the migrations not yet applied. */
+export function migrationPlan(db: Db): { current: number; latest: number; pending: string[] } {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  const files = migrationFiles();
+  return { current, latest: Math.max(0, ...files.map((f) => f.n)), pending: files.filter((f) => f.n > current).map((f) => f.file) };
+}
+
+/** An online copy of the live database (SQLite's backup API: consistent while Gatehouse runs). */
+export async function backupDb(db: Db, destination: string): Promise<void> {
+  const fd = openSync(destination, "wx", 0o600); // never overwrites, and is owner-only from the start
+  closeSync(fd);
+  await db.backup(destination);
 }
 
 /**
@@ -38,12 +70,8 @@ function ownerOnly(file: string): void {
 
 export function migrate(db: Db): number {
   const current = db.pragma("user_version", { simple: true }) as number;
-  const files = readdirSync(migrationsDir)
-    .filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f))
-    .sort();
   let version = current;
-  for (const file of files) {
-    const n = Number(file.slice(0, 3));
+  for (const { n, file } of migrationFiles()) {
     if (n <= current) continue;
     const sql = readFileSync(join(migrationsDir, file), "utf8");
     db.transaction(() => {
