@@ -8,6 +8,8 @@ import { cookieJar } from "./http/cookies.ts";
 import { Csrf } from "./http/csrf.ts";
 import { securityHeaders } from "./http/headers.ts";
 import { preAuthRateLimit } from "./http/rate-limit.ts";
+import { healthRouter } from "./ops/health.ts";
+import { requestLog } from "./http/request-log.ts";
 import { render } from "./http/render.ts";
 import { LoginFlow } from "./login/flow.ts";
 import { PolicyGate } from "./login/policy-gate.ts";
@@ -111,7 +113,11 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   app.disable("x-powered-by");
   app.set("trust proxy", trustProxySetting(config.trustedProxies));
   app.set("query parser", "simple");
+  app.use(requestLog(rt.log, config.trustedProxies)); // first: every response, even a refusal, has its ID
+  app.use(rt.metrics.requestTimer()); // by route group, never the raw path
   app.use(securityHeaders(config.secureCookies));
+  // Polled by load balancers: before the pre-auth limit, and never audited. /metrics is not here (ops/metrics.ts).
+  app.use(healthRouter({ store: rt.storeHealth, keys: rt.keys, log: rt.log }));
   app.use("/static", express.static(join(import.meta.dirname, "..", "public"), { index: false, maxAge: "1h" }));
   app.get("/favicon.ico", (_req, res) => res.status(204).end());
   app.use(preAuthRateLimit(config)); // before the body is parsed: a flood costs a counter, not work

@@ -1,5 +1,6 @@
 import type { Db } from "../store/db.ts";
 import type { Clock } from "../clock.ts";
+import { currentRequestId } from "../request-context.ts";
 import { RejectionSampler } from "./sampler.ts";
 
 /** Every kind of event Gatehouse records. */
@@ -52,6 +53,8 @@ export interface AuditEvent {
   transactionId?: string | null;
   reason?: string | null;
   detail?: Record<string, unknown>;
+  /** The request it happened in (X-Request-ID, on every log line of that request); absent: the request being served. */
+  requestId?: string | null;
 }
 
 export interface StoredAuditEvent extends Required<Omit<AuditEvent, "detail">> {
@@ -88,13 +91,16 @@ export class AuditLog {
   readonly #signedInFrom;
   readonly #clock: Clock;
   readonly #sampler: RejectionSampler;
+  readonly #observer: ((e: AuditEvent) => void) | undefined;
 
-  constructor(db: Db, clock: Clock, sampler = new RejectionSampler()) {
+  /** `observer` sees every event recorded, a counted rejection too (ops/metrics.ts counts them: metrics never drift from the audit). */
+  constructor(db: Db, clock: Clock, sampler = new RejectionSampler(), observer?: (e: AuditEvent) => void) {
     this.#clock = clock;
     this.#sampler = sampler;
+    this.#observer = observer;
     this.#insert = db.prepare(
-      `INSERT INTO audit_events (at, type, outcome, user_id, username, app_id, ip, transaction_id, reason, detail_json)
-       VALUES (@at, @type, @outcome, @userId, @username, @appId, @ip, @transactionId, @reason, @detail)`,
+      `INSERT INTO audit_events (at, type, outcome, user_id, username, app_id, ip, transaction_id, reason, detail_json, request_id)
+       VALUES (@at, @type, @outcome, @userId, @username, @appId, @ip, @transactionId, @reason, @detail, @requestId)`,
     );
     // One line per sign-in: an app's is its assertion (its session start is the same sign-in),
     // Gatehouse's own is its session start; refusals and failed second steps too.
@@ -109,7 +115,7 @@ export class AuditLog {
     );
     this.#recent = db.prepare<[number], Record<string, unknown>>(
       `SELECT id, at, type, outcome, user_id AS userId, username, app_id AS appId, ip, transaction_id AS transactionId,
-              reason, detail_json AS detail FROM audit_events ORDER BY id DESC LIMIT ?`,
+              reason, detail_json AS detail, request_id AS requestId FROM audit_events ORDER BY id DESC LIMIT ?`,
     );
   }
 
@@ -118,9 +124,13 @@ export class AuditLog {
     const now = this.#clock.now();
     this.#summarise(this.#sampler.roll(now), now);
     const admitted = this.#sampler.admit(e);
-    if (!admitted.write) return admitted.id;
+    if (!admitted.write) {
+      this.#observer?.(e);
+      return admitted.id;
+    }
     const id = this.#write(e, now);
     if (admitted.key) this.#sampler.written(admitted.key, id);
+    this.#observer?.(e);
     return id;
   }
 
@@ -131,7 +141,7 @@ export class AuditLog {
   }
 
   #summarise(summary: ReturnType<RejectionSampler["drain"]>, now: number): void {
-    if (summary) this.#write({ type: "request.rejections_counted", outcome: "failure", reason: `${summary.counted} anonymous rejections counted, not written one by one`, detail: { ...summary } }, now);
+    if (summary) this.#write({ type: "request.rejections_counted", outcome: "failure", reason: `${summary.counted} anonymous rejections counted, not written one by one`, detail: { ...summary }, requestId: null }, now); // many requests, not the one that rolled the minute
   }
 
   #write(e: AuditEvent, now: number): number {
@@ -146,6 +156,7 @@ export class AuditLog {
       transactionId: e.transactionId ?? null,
       reason: e.reason != null ? clean(e.reason) : null,
       detail: e.detail ? JSON.stringify(redact(e.detail)) : null,
+      requestId: e.requestId !== undefined ? e.requestId && clean(e.requestId) : (currentRequestId() ?? null),
     });
     return Number(lastInsertRowid);
   }

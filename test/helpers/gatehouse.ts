@@ -2,12 +2,12 @@ import { createServer, type Server } from "node:http";
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
+import type { DestinationStream } from "pino";
 import { offsetClock } from "../../src/clock.ts";
 import { loadConfig } from "../../src/config.ts";
 import { hashSecret } from "../../src/crypto/passwords.ts";
 import { registerDemoApp } from "../../src/demo/demo-app.ts";
-import { openRuntime, type Runtime } from "../../src/runtime.ts";
+import { gatehouseLogger, openRuntime, type Runtime } from "../../src/runtime.ts";
 import { buildServer, httpServerOptions } from "../../src/server.ts";
 import type { App, NewApp } from "../../src/store/apps.ts";
 import type { User } from "../../src/store/users.ts";
@@ -24,8 +24,10 @@ export interface TestGatehouse {
 /**
  * A real Gatehouse on 127.0.0.1 with a temporary data dir and a clock tests can move.
  * `policies` (file name → YAML) become its policies directory, removed with the rest on close.
+ * `logs` receives its JSON log lines at the configured level (GATEHOUSE_LOG_LEVEL); without it the
+ * log is silent unless TEST_LOG names a level.
  */
-export async function startGatehouse(env: Record<string, string> = {}, opts: { policies?: Record<string, string>; fromDataDir?: string } = {}): Promise<TestGatehouse> {
+export async function startGatehouse(env: Record<string, string> = {}, opts: { policies?: Record<string, string>; fromDataDir?: string; logs?: DestinationStream } = {}): Promise<TestGatehouse> {
   const dataDir = mkdtempSync(join(tmpdir(), "gatehouse-test-"));
   // A data dir made earlier (by an older Gatehouse, say) is copied, never opened in place.
   if (opts.fromDataDir) cpSync(opts.fromDataDir, dataDir, { recursive: true });
@@ -41,7 +43,7 @@ export async function startGatehouse(env: Record<string, string> = {}, opts: { p
   const url = `http://127.0.0.1:${port}`;
   const config = loadConfig({ GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_BASE_URL: url, GATEHOUSE_PORT: String(port), GATEHOUSE_DEMO: "false", ...env });
   const moving = offsetClock();
-  const rt = await openRuntime(config, moving, pino({ level: process.env.TEST_LOG ?? "silent" }));
+  const rt = await openRuntime(config, moving, opts.logs ? gatehouseLogger(config.logLevel, opts.logs) : gatehouseLogger(process.env.TEST_LOG ?? "silent"));
   if (config.demo) await registerDemoApp(rt.apps, config, moving.now());
   const app = await buildServer(rt);
   server.on("request", app);
