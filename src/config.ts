@@ -20,6 +20,9 @@ const envKeys = {
   GATEHOUSE_SWEEP_INTERVAL_SECONDS: "sweepIntervalSeconds",
   GATEHOUSE_LOGIN_REQUESTS_PER_MINUTE: "loginRequestsPerMinute",
   GATEHOUSE_SAML_REQUESTS_PER_MINUTE: "samlRequestsPerMinute",
+  GATEHOUSE_METRICS_ADDR: "metricsAddr",
+  GATEHOUSE_METRICS_ALLOW_PUBLIC: "metricsAllowPublic",
+  GATEHOUSE_SHUTDOWN_GRACE_SECONDS: "shutdownGraceSeconds",
 } as const;
 
 type Key = (typeof envKeys)[keyof typeof envKeys];
@@ -76,8 +79,42 @@ const schema = z
     // Per client network (an IPv4 address, an IPv6 /64) and minute, before anything else runs.
     loginRequestsPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(60),
     samlRequestsPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(300),
+    // host:port ([v6]:port) of the separate /metrics listener; unset, there is none.
+    metricsAddr: z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        if (v === undefined) return undefined;
+        const addr = listenAddress(v);
+        if (!addr) ctx.addIssue({ code: "custom", message: "must be host:port, such as 127.0.0.1:9464 or [::1]:9464" });
+        return addr ?? undefined;
+      }),
+    metricsAllowPublic: z
+      .union([z.boolean(), z.enum(["true", "false", "1", "0", "on", "off"])])
+      .default(false)
+      .transform((v) => v === true || v === "true" || v === "1" || v === "on"),
+    // How long a stopping server waits for requests in flight before it closes their connections.
+    shutdownGraceSeconds: z.coerce.number().int().min(0).max(600).default(10),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // Metrics tell who signs in how often and from which app: loopback unless an operator says otherwise.
+    if (c.metricsAddr && !c.metricsAllowPublic && !isLoopback(c.metricsAddr.host)) {
+      ctx.addIssue({ code: "custom", path: ["metricsAddr"], message: "is not a loopback address, so /metrics would be reachable from the network; use 127.0.0.1:PORT or set GATEHOUSE_METRICS_ALLOW_PUBLIC=true" });
+    }
+  });
+
+/** "host:port" or "[v6]:port" → its parts; null when it is neither. */
+function listenAddress(s: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(s.trim());
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (!host || !Number.isInteger(port) || port > 65535 || (m?.[1] !== undefined && net.isIPv6(host) === false)) return null;
+  return { host, port };
+}
+
+const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || /^::ffff:127\./i.test(host);
 
 export interface Config {
   readonly baseUrl: string;
@@ -99,6 +136,11 @@ export interface Config {
   readonly loginRequestsPerMinute: number;
   /** Requests to /saml/* per client network per minute. */
   readonly samlRequestsPerMinute: number;
+  /** The /metrics listener's address (ops/metrics.ts); undefined: no metrics listener. Loopback unless metricsAllowPublic. */
+  readonly metricsAddr: { readonly host: string; readonly port: number } | undefined;
+  readonly metricsAllowPublic: boolean;
+  /** On SIGTERM, requests in flight get this long to finish before their connections are closed. */
+  readonly shutdownGraceSeconds: number;
   /** Our SAML entity ID is our metadata URL. */
   readonly entityId: string;
   readonly secureCookies: boolean;

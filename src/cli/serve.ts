@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:http";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { hashSecret } from "../crypto/passwords.ts";
 import { registerDemoApp, removeDemoApp } from "../demo/demo-app.ts";
+import { listenMetrics } from "../ops/metrics.ts";
 import { Sweeper } from "../ops/sweeper.ts";
 import { openRuntime } from "../runtime.ts";
 import { buildServer, httpServerOptions } from "../server.ts";
@@ -24,6 +26,11 @@ Starts Gatehouse. Configuration comes from the environment:
   GATEHOUSE_AUDIT_RETENTION_DAYS  audit events older than this are purged (default 400)
   GATEHOUSE_LOGIN_REQUESTS_PER_MINUTE, GATEHOUSE_SAML_REQUESTS_PER_MINUTE
                             per client network, before anything else (defaults 60, 300)
+  GATEHOUSE_METRICS_ADDR    host:port of a separate /metrics listener, loopback (e.g.
+                            127.0.0.1:9464; unset: none). GATEHOUSE_METRICS_ALLOW_PUBLIC=true
+                            allows another address
+  GATEHOUSE_SHUTDOWN_GRACE_SECONDS  on SIGTERM/SIGINT, how long requests in flight may
+                            finish before their connections are closed (default 10)
   GATEHOUSE_CONFIG          optional JSON file with the same settings`;
 
 /** `serve`: opens the runtime, makes what a first start needs, listens, and stops cleanly on a signal. */
@@ -52,23 +59,82 @@ export async function serve(config: Config): Promise<void> {
   const loaded = rt.policies.list().filter((p) => p.source !== "built in");
   console.log(`Policies: ${loaded.length ? loaded.map((p) => `${p.name} v${p.version}`).join(", ") : "none"} from ${config.policiesDir}; default login policy: ${(await rt.loginPolicies.forApp(null)).policyName}`);
   for (const n of notices) console.log(`NOTICE: ${n}`);
-  const server = createServer(httpServerOptions(config), app).listen(config.port, config.host, () => {
-    console.log(`Gatehouse is listening on http://${config.host}:${config.port} — open ${config.baseUrl}${config.demo ? "/demo" : "/"}`);
-    console.log(`IdP metadata for apps: ${config.entityId}`);
-  });
-  server.on("error", (e) => {
+  let metricsServer: Server | undefined;
+  let metricsLine = "";
+  if (config.metricsAddr) {
+    const { host, port } = config.metricsAddr;
+    metricsServer = await listenMetrics(rt.metrics, config.metricsAddr).catch((e: Error) => {
+      console.error(`error: GATEHOUSE_METRICS_ADDR: cannot listen on ${host}:${port}: ${e.message}`);
+      process.exit(1);
+    });
+    metricsLine = `Metrics (Prometheus) on http://${hostPort(metricsServer)}/metrics`;
+  }
+  const server = createServer(httpServerOptions(config), app);
+  await listen(server, config.host, config.port).catch((e: Error) => {
     console.error(`error: cannot listen on ${config.host}:${config.port}: ${e.message}`);
     process.exit(1);
   });
+  console.log(`Gatehouse is listening on http://${hostPort(server)} — open ${config.baseUrl}${config.demo ? "/demo" : "/"}`);
+  console.log(`IdP metadata for apps: ${config.entityId}`);
+  if (metricsLine) console.log(metricsLine);
+  server.on("error", (e) => rt.log.error({ err: e }, "server error"));
   const sweeper = new Sweeper(rt).start();
-  const stop = () => {
-    server.close(() => {
-      void sweeper
-        .stop()
-        .then(() => rt.close())
-        .then(() => process.exit(0));
-    });
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return; // a second signal while draining changes nothing: the grace period still bounds it
+    stopping = true;
+    console.log(`${signal}: stopping — no new connections; requests in flight have ${config.shutdownGraceSeconds} s to finish`);
+    void shutdown(server, config.shutdownGraceSeconds * 1000)
+      .then(async () => {
+        if (metricsServer) await closeServer(metricsServer, 0);
+        await sweeper.stop();
+        await rt.close();
+        console.log("stopped");
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        console.error(`error: while stopping: ${(err as Error).message}`);
+        process.exit(1);
+      });
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+}
+
+const listen = (server: Server, host: string, port: number): Promise<void> =>
+  new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+
+/** The address actually bound (port 0 picks a free one), as host:port. */
+function hostPort(server: Server): string {
+  const a = server.address() as AddressInfo;
+  return a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+/**
+ * Stops accepting, lets requests in flight finish, and closes keep-alive connections as they fall
+ * idle (a response sent while stopping says `Connection: close`). After `graceMs` every connection
+ * left is closed, so one stuck client cannot hold the process.
+ */
+async function shutdown(server: Server, graceMs: number): Promise<void> {
+  // Before the app's own listener: a response it sends at once must already carry the header.
+  server.prependListener("request", (_req, res) => res.setHeader("Connection", "close"));
+  await closeServer(server, graceMs);
+}
+
+function closeServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const idle = setInterval(() => server.closeIdleConnections(), 100);
+    const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearInterval(idle);
+      clearTimeout(deadline);
+      resolve();
+    });
+  });
 }
