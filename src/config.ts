@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import net from "node:net";
 import { z } from "zod";
 
@@ -9,6 +9,8 @@ const envKeys = {
   GATEHOUSE_PORT: "port",
   GATEHOUSE_HOST: "host",
   GATEHOUSE_DATA_DIR: "dataDir",
+  GATEHOUSE_KEYS_DIR: "keysDir",
+  GATEHOUSE_KEYS_GENERATE: "keysGenerate",
   GATEHOUSE_POLICIES_DIR: "policiesDir",
   GATEHOUSE_TRUSTED_PROXIES: "trustedProxies",
   GATEHOUSE_SMTP_URL: "smtpUrl",
@@ -53,6 +55,12 @@ const schema = z
     port: z.coerce.number().int().min(0).max(65535).default(8080),
     host: z.string().min(1).default("127.0.0.1"),
     dataDir: z.string().min(1).default("data"),
+    keysDir: z.string().min(1).optional(),
+    // false: this node never writes keys, it only reads the set all nodes share (crypto/keys.ts).
+    keysGenerate: z
+      .union([z.boolean(), z.enum(["true", "false", "1", "0", "on", "off"])])
+      .default(true)
+      .transform((v) => v === true || v === "true" || v === "1" || v === "on"),
     policiesDir: z.string().min(1).default("policies"),
     trustedProxies: z
       .union([z.array(z.string()), z.string()])
@@ -121,6 +129,10 @@ export interface Config {
   readonly port: number;
   readonly host: string;
   readonly dataDir: string;
+  /** The key set (default DATA_DIR/keys); nodes that share one set mount the same directory. */
+  readonly keysDir: string;
+  /** Whether a start may make missing keys (embedded mode); false: a missing file stops the start. */
+  readonly keysGenerate: boolean;
   readonly policiesDir: string; // policies as code: *.yaml, validated at start
   readonly trustedProxies: readonly string[];
   readonly smtpUrl: string | undefined;
@@ -194,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     smtpUrl: c.smtpUrl,
     mailFrom: c.mailFrom ?? `Gatehouse <no-reply@${new URL(c.baseUrl).hostname}>`,
     dataDir: resolve(c.dataDir),
+    keysDir: resolve(c.keysDir ?? join(c.dataDir, "keys")),
     policiesDir: resolve(c.policiesDir),
     entityId: `${c.baseUrl}/saml/metadata`,
     secureCookies: c.baseUrl.startsWith("https:"),

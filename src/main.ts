@@ -6,6 +6,7 @@ import { policyCommand } from "./cli/policy.ts";
 import { serve, serveHelp } from "./cli/serve.ts";
 import { userCommand } from "./cli/users.ts";
 import { dbCommand } from "./cli/db.ts";
+import { keysCommand } from "./cli/keys.ts";
 import { GatehouseError } from "./errors.ts";
 import { PolicyLoadError } from "./policy/load.ts";
 import { PolicyAssignmentError } from "./server.ts";
@@ -25,6 +26,7 @@ Commands:
                         validate policy files, assign login policies, try a sign-in
   db status|migrate|backup
                         the database's schema version, pending migrations, an online backup
+  keys init|show        make a key set for nodes that share one; check a set (no secret shown)
 
 Each command takes --help.`;
 
@@ -38,7 +40,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(serveHelp);
     return;
   }
-  if ((command === "user" || command === "app" || command === "policy" || command === "db") && (sub === undefined || sub === "--help" || sub === "-h")) {
+  if ((command === "user" || command === "app" || command === "policy" || command === "db" || command === "keys") && (sub === undefined || sub === "--help" || sub === "-h")) {
     console.log(mainHelp);
     return;
   }
@@ -53,6 +55,8 @@ async function main(argv: string[]): Promise<void> {
       return appCommand(config, sub, rest);
     case "db":
       return dbCommand(config, sub, rest);
+    case "keys":
+      return keysCommand(config, sub, rest);
     case "policy":
       return policyCommand(config, sub, rest);
     default:

@@ -74,7 +74,7 @@ export function gatehouseLogger(level: string, destination?: DestinationStream):
 
 export async function openRuntime(config: Config, clock: Clock, log: Logger = gatehouseLogger(config.logLevel)): Promise<Runtime> {
   const policies = new PolicyCatalog(loadPolicyFiles(policyFilesIn(config.policiesDir)));
-  const keys = await ensureKeys(config.dataDir, new URL(config.baseUrl).hostname, new Date(clock.now()));
+  const keys = await ensureKeys(config.keysDir, new URL(config.baseUrl).hostname, new Date(clock.now()), config.keysGenerate ? { generate: true } : { generate: false, because: "GATEHOUSE_KEYS_GENERATE=false" });
   const db = openDb(join(config.dataDir, "gatehouse.db"));
   // Anonymous rejections are counted per client network, as the limit before sign-in counts requests.
   const storeHealth = new StoreHealth(db);

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createPrivateKey, createPublicKey, hkdfSync, randomBytes, webcrypto, type KeyObject } from "node:crypto";
 import { join } from "node:path";
 import "reflect-metadata"; // @peculiar/x509 needs it (tsyringe)
@@ -65,20 +65,20 @@ export class KeyFileError extends Error {}
 export interface KeyMaterial {
   signing: SigningKey;
   /**
-   * One HMAC key per purpose, derived with HKDF-SHA-256 from data/keys/server-secret (32 random
-   * bytes that never leave the machine). Replacing that file changes only these: forms in flight
+   * One HMAC key per purpose, derived with HKDF-SHA-256 from KEYS_DIR/server-secret (32 random
+   * bytes that never leave the keys directory). Replacing that file changes only these: forms in flight
    * and emailed codes not yet used stop working, nothing stored does.
    */
   derived: { csrf: Buffer; emailCodes: Buffer };
   /**
-   * data/keys/nameid-key keys persistent NameIDs (HMAC of app and user). Never rotate it: every
+   * KEYS_DIR/nameid-key keys persistent NameIDs (HMAC of app and user). Never rotate it: every
    * persistent NameID would change and apps would see new users. On upgrade it starts as a copy
    * of the server secret, which keyed NameIDs before, so existing NameIDs stay the same.
    */
   nameIdKey: Buffer;
   /** 32 random bytes: the AES-256-GCM key for factor secrets at rest (TOTP). Losing it loses every enrolled authenticator app. */
   factorKey: Buffer;
-  /** Files made on first start. */
+  /** Files made on first start (never without `generate`). */
   created: string[];
   /** Other things done to the keys directory that the operator must hear about (one line each). */
   notices: string[];
@@ -89,31 +89,67 @@ const labels = { csrf: "gatehouse csrf v1", emailCodes: "gatehouse email-code v1
 
 export const deriveKey = (secret: Buffer, label: string): Buffer => Buffer.from(hkdfSync("sha256", secret, Buffer.alloc(0), label, 32));
 
+/** The files of a key set, in the order they are made and listed. */
+export const keyFileNames = ["signing-key.pem", "signing-cert.pem", "server-secret", "nameid-key", "factor-key"] as const;
+
 /**
- * Loads data/keys (files 0600 in a 0700 directory), creating everything on first start. Of the
- * partial states, those that lose nothing are repaired with a notice (a certificate made again
- * from the existing key, a new server secret, a new signing pair); the others stop the start
- * with one line saying what to restore.
+ * Whether a start may write keys. Embedded (one node): yes, a whole set on first start and the
+ * harmless repairs. Nodes sharing a keys directory: never, since a key one node made alone would
+ * differ from the others' (and a shared secret mount is often read-only); `because` names the
+ * setting that says so, for the one line that refuses the start.
  */
-export async function ensureKeys(dataDir: string, commonName: string, now: Date): Promise<KeyMaterial> {
-  const dir = join(dataDir, "keys");
+export type KeysMode = { readonly generate: true } | { readonly generate: false; readonly because: string };
+
+const random32 = () => randomBytes(32).toString("base64");
+
+/**
+ * Makes a complete set in dir (made 0700 if absent): the signing key and its self-signed
+ * certificate, the server secret, the NameID key and the factor key, each 0600. Everything is
+ * generated before the first write and every file is created exclusively, so an existing file is
+ * never replaced and a failure leaves no partial set behind. Returns the files made.
+ */
+export async function createKeySet(dir: string, commonName: string, now: Date): Promise<string[]> {
+  const { keyPem, certPem } = await generateSigningKey(commonName, now);
+  const contents = [keyPem, certPem, random32(), random32(), random32()];
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const made: string[] = [];
+  try {
+    keyFileNames.forEach((name, i) => {
+      const file = join(dir, name);
+      writeSecretFile(file, contents[i] as string);
+      made.push(file);
+    });
+  } catch (e) {
+    for (const file of made) rmSync(file, { force: true });
+    throw e;
+  }
+  return made;
+}
+
+/**
+ * Loads a key set from keysDir (files 0600 in a 0700 directory). With `generate`, everything is
+ * made on first start, and of the partial states those that lose nothing are repaired with a
+ * notice (a certificate made again from the existing key, a new server secret, a new signing
+ * pair); the others stop the start with one line saying what to restore. Without it nothing is
+ * ever written: any missing file stops the start with one line naming the directory and each
+ * missing file.
+ */
+export async function ensureKeys(keysDir: string, commonName: string, now: Date, mode: KeysMode): Promise<KeyMaterial> {
+  const dir = keysDir;
   const keyFile = join(dir, "signing-key.pem");
   const certFile = join(dir, "signing-cert.pem");
   const secretFile = join(dir, "server-secret");
   const nameIdFile = join(dir, "nameid-key");
   const factorFile = join(dir, "factor-key");
-  const firstStart = ![keyFile, certFile, secretFile, nameIdFile, factorFile].some((f) => existsSync(f));
+  const missing = keyFileNames.filter((name) => !existsSync(join(dir, name)));
+  const firstStart = missing.length === keyFileNames.length;
   const created: string[] = [];
   const notices: string[] = [];
-  const random32 = () => randomBytes(32).toString("base64");
 
-  if (firstStart) {
-    const { keyPem, certPem } = await generateSigningKey(commonName, now);
-    writeSecretFile(keyFile, keyPem);
-    writeSecretFile(certFile, certPem);
-    for (const file of [secretFile, nameIdFile, factorFile]) writeSecretFile(file, random32());
-    created.push(keyFile, certFile, secretFile, nameIdFile, factorFile);
+  if (!mode.generate) {
+    if (missing.length) throw new KeyFileError(missingKeysLine(dir, missing, mode.because));
+  } else if (firstStart) {
+    created.push(...(await createKeySet(dir, commonName, now)));
   } else {
     if (!existsSync(factorFile)) {
       throw new KeyFileError(`${factorFile} is missing while other keys exist: restore it from backup (without it no authenticator app set up so far can be read)`);
@@ -157,6 +193,19 @@ export async function ensureKeys(dataDir: string, commonName: string, now: Date)
     created,
     notices,
   };
+}
+
+/** The one line that refuses a start which may not make keys: the directory, each missing file, what to provide. */
+function missingKeysLine(dir: string, missing: readonly string[], because: string): string {
+  const files = missing.map((name) =>
+    // A set made before nameid-key existed: the server secret keyed NameIDs, so a copy keeps them.
+    name === "nameid-key" && !missing.includes("server-secret") ? "nameid-key (a set made before it existed: copy server-secret to it)" : name,
+  );
+  const what =
+    missing.length === keyFileNames.length
+      ? `provide the key set every node shares there (\`node src/main.ts keys init ${dir}\` makes a set)`
+      : `restore them from the backup of the set the other nodes use (\`node src/main.ts keys init DIR\` makes a new set, which replaces the certificate every app trusts and loses every enrolled authenticator app)`;
+  return `keys missing in ${dir}: ${files.join(", ")}; this node never makes keys (${because}): ${what}`;
 }
 
 function readKeyFile(file: string): string {
