@@ -12,6 +12,7 @@ const forwardedId = /^[A-Za-z0-9_-]{8,64}$/;
 /** Query parameters whose values never reach a log line: a SAML message or its signature. */
 const hiddenParams = /^(SAMLRequest|SAMLResponse|Signature)$/i;
 const maxLoggedUrl = 512;
+const unlogged = new Set(["/healthz", "/readyz"]);
 
 /**
  * The URL as logged: the values of SAML messages and signatures replaced by "[redacted]", names
@@ -60,6 +61,8 @@ export function requestLog(log: Logger, trustedProxies: readonly string[]): Requ
     customSuccessObject: (req, _res, val: object) => ({ reqId: req.id, ...val }),
     customErrorObject: (req, _res, _err, val: object) => ({ reqId: req.id, ...val }),
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? "error" : "info"),
+    // A load balancer polls these every few seconds; a line each would bury the requests of people.
+    autoLogging: { ignore: (req) => unlogged.has((req.url ?? "").split("?")[0] ?? "") },
   });
   return (req, res, next) => {
     const id = fromProxy(req) ?? randomUUID();
