@@ -117,7 +117,7 @@ function listenAddress(s: string): { host: string; port: number } | null {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(s.trim());
   const host = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);
-  if (!host || !Number.isInteger(port) || port > 65535 || (m?.[1] !== undefined && net.isIPv6(host) === false)) return null;
+  if (!host || !Number.isInteger(port) || port > 65535 || (m?.[1] !== undefined && !net.isIPv6(host))) return null;
   return { host, port };
 }
 

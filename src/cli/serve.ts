@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
@@ -63,15 +63,16 @@ export async function serve(config: Config): Promise<void> {
   let metricsLine = "";
   if (config.metricsAddr) {
     const { host, port } = config.metricsAddr;
-    metricsServer = await listenMetrics(rt.metrics, config.metricsAddr).catch((e: Error) => {
-      console.error(`error: GATEHOUSE_METRICS_ADDR: cannot listen on ${host}:${port}: ${e.message}`);
+    metricsServer = await listenMetrics(rt.metrics, config.metricsAddr).catch((e: unknown) => {
+      console.error(`error: GATEHOUSE_METRICS_ADDR: cannot listen on ${host}:${port}: ${(e as Error).message}`);
       process.exit(1);
     });
     metricsLine = `Metrics (Prometheus) on http://${hostPort(metricsServer)}/metrics`;
   }
   const server = createServer(httpServerOptions(config), app);
-  await listen(server, config.host, config.port).catch((e: Error) => {
-    console.error(`error: cannot listen on ${config.host}:${config.port}: ${e.message}`);
+  const drain = drainable(server);
+  await listen(server, config.host, config.port).catch((e: unknown) => {
+    console.error(`error: cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`);
     process.exit(1);
   });
   console.log(`Gatehouse is listening on http://${hostPort(server)} — open ${config.baseUrl}${config.demo ? "/demo" : "/"}`);
@@ -84,7 +85,7 @@ export async function serve(config: Config): Promise<void> {
     if (stopping) return; // a second signal while draining changes nothing: the grace period still bounds it
     stopping = true;
     console.log(`${signal}: stopping — no new connections; requests in flight have ${config.shutdownGraceSeconds} s to finish`);
-    void shutdown(server, config.shutdownGraceSeconds * 1000)
+    void drain(config.shutdownGraceSeconds * 1000)
       .then(async () => {
         if (metricsServer) await closeServer(metricsServer, 0);
         await sweeper.stop();
@@ -117,14 +118,24 @@ function hostPort(server: Server): string {
 }
 
 /**
- * Stops accepting, lets requests in flight finish, and closes keep-alive connections as they fall
- * idle (a response sent while stopping says `Connection: close`). After `graceMs` every connection
- * left is closed, so one stuck client cannot hold the process.
+ * What stopping does to `server`: stop accepting, let requests in flight finish, close keep-alive
+ * connections as they fall idle (a response still to be sent says `Connection: close`). After
+ * `graceMs` every connection left is closed, so one stuck client cannot hold the process.
  */
-async function shutdown(server: Server, graceMs: number): Promise<void> {
+function drainable(server: Server): (graceMs: number) => Promise<void> {
+  const inFlight = new Set<ServerResponse>();
+  let draining = false;
   // Before the app's own listener: a response it sends at once must already carry the header.
-  server.prependListener("request", (_req, res) => res.setHeader("Connection", "close"));
-  await closeServer(server, graceMs);
+  server.prependListener("request", (_req, res) => {
+    if (draining) res.setHeader("Connection", "close");
+    inFlight.add(res);
+    res.once("close", () => inFlight.delete(res));
+  });
+  return (graceMs) => {
+    draining = true;
+    for (const res of inFlight) if (!res.headersSent) res.setHeader("Connection", "close");
+    return closeServer(server, graceMs);
+  };
 }
 
 function closeServer(server: Server, graceMs: number): Promise<void> {

@@ -91,7 +91,7 @@ describe("a node that is not ready", () => {
 
   it.each([
     ["behind (a migration not applied)", -1],
-    ["ahead (written by a newer Gatehouse)", +1],
+    ["ahead (written by a newer Gatehouse)", 1],
   ])("says 503 and names the migrations when the schema is %s", async (_case, delta) => {
     const db = openDb(":memory:");
     const h = await healthOver(db, gh.rt.keys);

@@ -56,7 +56,7 @@ async function scrape(url = metricsUrl): Promise<Sample[]> {
     .map((line) => {
       const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
       if (!m) throw new Error(`not a sample: ${line}`);
-      const labels = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]));
+      const labels = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l): [string, string] => [l[1] ?? "", l[2] ?? ""]));
       return { name: m[1] as string, labels, value: Number(m[3]) };
     });
 }
