@@ -59,33 +59,17 @@ export async function serve(config: Config): Promise<void> {
   const loaded = rt.policies.list().filter((p) => p.source !== "built in");
   console.log(`Policies: ${loaded.length ? loaded.map((p) => `${p.name} v${p.version}`).join(", ") : "none"} from ${config.policiesDir}; default login policy: ${(await rt.loginPolicies.forApp(null)).policyName}`);
   for (const n of notices) console.log(`NOTICE: ${n}`);
-  let metricsServer: Server | undefined;
-  let metricsLine = "";
-  if (config.metricsAddr) {
-    const { host, port } = config.metricsAddr;
-    metricsServer = await listenMetrics(rt.metrics, config.metricsAddr).catch((e: unknown) => {
-      console.error(`error: GATEHOUSE_METRICS_ADDR: cannot listen on ${host}:${port}: ${(e as Error).message}`);
-      process.exit(1);
-    });
-    metricsLine = `Metrics (Prometheus) on http://${hostPort(metricsServer)}/metrics`;
-  }
   const server = createServer(httpServerOptions(config), app);
   const drain = drainable(server);
-  await listen(server, config.host, config.port).catch((e: unknown) => {
-    console.error(`error: cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`);
-    process.exit(1);
-  });
-  console.log(`Gatehouse is listening on http://${hostPort(server)} — open ${config.baseUrl}${config.demo ? "/demo" : "/"}`);
-  console.log(`IdP metadata for apps: ${config.entityId}`);
-  if (metricsLine) console.log(metricsLine);
-  server.on("error", (e) => rt.log.error({ err: e }, "server error"));
-  const sweeper = new Sweeper(rt).start();
+  let metricsServer: Server | undefined;
+  const sweeper = new Sweeper(rt); // started once listening
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return; // a second signal while draining changes nothing: the grace period still bounds it
     stopping = true;
+    const drained = drain(config.shutdownGraceSeconds * 1000); // the listener is closed when this returns
     console.log(`${signal}: stopping — no new connections; requests in flight have ${config.shutdownGraceSeconds} s to finish`);
-    void drain(config.shutdownGraceSeconds * 1000)
+    void drained
       .then(async () => {
         if (metricsServer) await closeServer(metricsServer, 0);
         await sweeper.stop();
@@ -98,8 +82,25 @@ export async function serve(config: Config): Promise<void> {
         process.exit(1);
       });
   };
+  // Before anything listens: a signal that comes early must still stop cleanly, not kill the process.
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  if (config.metricsAddr) {
+    const { host, port } = config.metricsAddr;
+    metricsServer = await listenMetrics(rt.metrics, config.metricsAddr).catch((e: unknown) => {
+      console.error(`error: GATEHOUSE_METRICS_ADDR: cannot listen on ${host}:${port}: ${(e as Error).message}`);
+      process.exit(1);
+    });
+  }
+  await listen(server, config.host, config.port).catch((e: unknown) => {
+    console.error(`error: cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`);
+    process.exit(1);
+  });
+  server.on("error", (e) => rt.log.error({ err: e }, "server error"));
+  sweeper.start();
+  console.log(`Gatehouse is listening on http://${hostPort(server)} — open ${config.baseUrl}${config.demo ? "/demo" : "/"}`);
+  console.log(`IdP metadata for apps: ${config.entityId}`);
+  if (metricsServer) console.log(`Metrics (Prometheus) on http://${hostPort(metricsServer)}/metrics`);
 }
 
 const listen = (server: Server, host: string, port: number): Promise<void> =>

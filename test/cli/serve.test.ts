@@ -46,7 +46,7 @@ function run(env: Record<string, string>): { child: ChildProcess; line: Running[
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
   const check = () => {
     for (const w of [...waiters]) {
-      const hit = out.split("\n").find((l) => w.re.test(l));
+      const hit = out.split("\n").slice(0, -1).find((l) => w.re.test(l)); // whole lines only: a port may arrive in two chunks
       if (hit !== undefined) {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve(hit);
