@@ -17,6 +17,8 @@ Starts Gatehouse. Configuration comes from the environment:
   GATEHOUSE_PORT            port to listen on (default 8080)
   GATEHOUSE_HOST            address to listen on (default 127.0.0.1)
   GATEHOUSE_DATA_DIR        database and keys (default ./data)
+  GATEHOUSE_KEYS_DIR        the key set (default DATA_DIR/keys)
+  GATEHOUSE_KEYS_GENERATE   false: never make keys; refuse to start when one is missing
   GATEHOUSE_TRUSTED_PROXIES CIDRs of reverse proxies whose X-Forwarded-For is believed
   GATEHOUSE_SMTP_URL        smtp(s):// URL for mail (without it: data/outbox)
   GATEHOUSE_MAIL_FROM       sender of Gatehouse's mail
@@ -40,7 +42,7 @@ export async function serve(config: Config): Promise<void> {
   // one-time password is never made and then lost.
   const app = await buildServer(rt);
   const notices: string[] = [];
-  for (const file of rt.keys.created) notices.push(`created ${file} (generated on first start; back up data/keys, or put your own signing key and certificate there)`);
+  for (const file of rt.keys.created) notices.push(`created ${file} (generated on first start; back up ${config.keysDir}, or put your own signing key and certificate there)`);
   notices.push(...rt.keys.notices);
   if ((await rt.users.count()) === 0) {
     const password = randomBytes(15).toString("base64url");
