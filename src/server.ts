@@ -94,7 +94,7 @@ export async function buildServer(rt: Runtime): Promise<express.Express> {
   const idp: IdpContext = {
     config,
     key: rt.keys.signing,
-    serverSecret: rt.keys.nameIdKey, // persistent NameIDs: never rotated with the server secret
+    nameIdKey: rt.keys.nameIdKey,
     apps: rt.apps,
     seenRequests: rt.seenRequests,
     // Kept twice as long as a transaction lives, so a sign-in never outlives what its request asked for.

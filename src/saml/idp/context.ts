@@ -16,7 +16,8 @@ import type { SeenRequestRepository } from "../../store/transactions.ts";
 export interface IdpContext {
   config: Config;
   key: SigningKey;
-  serverSecret: Buffer;
+  /** Keys persistent NameIDs (keys/nameid-key): never rotated with the server secret. */
+  nameIdKey: Buffer;
   apps: AppRepository;
   seenRequests: SeenRequestRepository;
   /** What an AuthnRequest asked for in RequestedAuthnContext, by app and request ID, until its sign-in ends. */

@@ -37,7 +37,7 @@ export function nameIdFor(ctx: IdpContext, app: App, user: User): string {
       return user.email;
     case "persistent":
       // Pairwise and opaque: two apps cannot correlate the user by NameID.
-      return hmac(ctx.serverSecret, `nameid:${app.entityId}:${user.id}`);
+      return hmac(ctx.nameIdKey, `nameid:${app.entityId}:${user.id}`);
     case "unspecified":
       return user.username;
   }
