@@ -5,7 +5,7 @@
 export const catalogue = {
   bad_request: { status: 400, message: "The request could not be understood." },
   saml_message_too_large: { status: 413, message: "The sign-in request is too large." },
-  saml_message_malformed: { status: 400, message: "The sign-in request from the application is malformed." },
+  saml_message_malformed: { status: 400, message: "The message from the application is malformed." },
   saml_message_forbidden_xml: { status: 400, message: "The sign-in request from the application contains forbidden XML." },
   saml_message_missing: { status: 400, message: "No sign-in request was received from the application." },
   saml_unknown_app: { status: 403, message: "This application is not registered with Gatehouse." },

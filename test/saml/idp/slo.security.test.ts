@@ -185,6 +185,7 @@ describe("malformed percent-escapes in the Redirect-binding signature", () => {
     const answer = await browser.request(`${gh.url}/saml/slo?${tamper(logoutQuery({ sessionIndex: profile.sessionIndex }))}`);
     expect(answer.status).toBe(400);
     expect(answer.body).toContain("saml_message_malformed");
+    expect(answer.body).not.toContain("sign-in request"); // a sign-out message is not called a sign-in
     expect(await lastAudit()).toMatchObject({ type: "saml.logout.rejected", outcome: "failure", reason: "saml_message_malformed" });
     expect(await stillSignedIn(browser)).toBe(true);
   });
