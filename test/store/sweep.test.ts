@@ -61,6 +61,7 @@ const hotLookups: [what: string, sql: RegExp][] = [
   ["a device by its ID", /FROM devices WHERE id = \?/],
   ["a logout chain by the request it waits for", /FROM logout_chains WHERE current_request_id = \?/],
   ["a user's sign-ins on their account page", /FROM audit_events WHERE user_id = @userId AND \(/],
+  ["whether a user signed in from an IP before (every password attempt)", /FROM audit_events WHERE user_id = @userId AND type = 'session.started' AND ip = @ip/],
 ];
 
 describe("hot-path lookups use an index", () => {
@@ -70,6 +71,11 @@ describe("hot-path lookups use an index", () => {
     const lines = plan(sql as string);
     expect(lines.filter(fullScan)).toEqual([]);
     expect(lines.some((l) => l.startsWith("SEARCH"))).toBe(true);
+  });
+
+  it("whether a user signed in from an IP before is answered from the index alone, not by reading the user's audit rows", () => {
+    const sql = prepared.find((s) => /FROM audit_events WHERE user_id = @userId AND type = 'session.started' AND ip = @ip/.test(s)) as string;
+    expect(plan(sql)).toEqual(["SEARCH audit_events USING COVERING INDEX audit_sign_in_lookup (user_id=? AND ip=?)"]);
   });
 
   it("the latest email code needs no sort", () => {
