@@ -13,7 +13,7 @@ import type { Transaction } from "../store/transactions.ts";
 import type { User, UserRepository } from "../store/users.ts";
 import type { ChallengeStep } from "./challenge-step.ts";
 import type { DeviceService } from "./devices.ts";
-import type { DevicePolicy, GateOutcome, PolicyGate } from "./policy-gate.ts";
+import type { DevicePolicy, GateOutcome, PolicyGate, SignInEntry } from "./policy-gate.ts";
 import type { SessionManager } from "./sessions.ts";
 import { accountKey, unlessBusy, type LoginThrottle } from "./throttle.ts";
 import type { TransactionRequest, TransactionService } from "./transactions.ts";
@@ -77,7 +77,7 @@ export class LoginFlow {
     if (current) {
       const identified = await this.#d.transactions.identify(tx, current.user.id);
       // A session never carries one app's approval to another: this app's policy runs now.
-      await this.#decide(req, res, identified, current.user, false);
+      await this.#decide(req, res, identified, current.user, { firstFactor: "sso_session", sessionAuthMethod: current.session.authMethod });
       return;
     }
     res.redirect(303, `/login?tx=${encodeURIComponent(tx.id)}`);
@@ -151,7 +151,7 @@ export class LoginFlow {
     const identified = await this.#d.transactions.identify(tx, user.id);
     await this.#d.audit.record({ type: "login.password.succeeded", outcome: "success", ...base, userId: user.id, username: user.username });
     // No SSO session until the policy (and any challenge) lets this sign-in through.
-    await this.#decide(req, res, identified, user, true);
+    await this.#decide(req, res, identified, user, { firstFactor: "password" });
   }
 
   /** A browser that is one of the user's devices, or an address the user signed in from before. */
@@ -160,8 +160,9 @@ export class LoginFlow {
   }
 
   /** The login policy's decision, and what follows from it. */
-  async #decide(req: Request, res: Response, tx: Transaction, user: User, firstFactorNow: boolean): Promise<void> {
-    let outcome = await this.#d.gate.decide(req, tx, user, "password");
+  async #decide(req: Request, res: Response, tx: Transaction, user: User, entry: SignInEntry): Promise<void> {
+    const firstFactorNow = entry.firstFactor !== "sso_session";
+    let outcome = await this.#d.gate.decide(req, tx, user, entry);
     // A re-authentication before a sensitive change asks for the account's strongest factor
     // (authenticator app > email code > security questions), whatever the policy would skip, a
     // trusted device included: SECURITY.md B.7.

@@ -38,6 +38,12 @@ export type GateOutcome =
   | { kind: "deny"; message: string | null; reference: string; why: "policy" | "none-enrolled" }
   | { kind: "challenge"; methods: ChallengeMethod[]; reference: string; devices: DevicePolicy };
 
+/**
+ * How a sign-in began: a first factor checked in this transaction, or an existing SSO session,
+ * which rests on the first factor it was started with (the first part of its authMethod).
+ */
+export type SignInEntry = { firstFactor: FirstFactor } | { firstFactor: "sso_session"; sessionAuthMethod: string };
+
 const traceLine = (t: Decision["trace"][number]): string => `${t.rule}: ${t.condition} [saw ${t.input}] → ${t.result}`;
 
 /**
@@ -52,17 +58,19 @@ export class PolicyGate {
     this.#d = deps;
   }
 
-  async decide(req: Request, tx: Transaction, user: User, factor: FirstFactor): Promise<GateOutcome> {
+  async decide(req: Request, tx: Transaction, user: User, entry: SignInEntry): Promise<GateOutcome> {
     const loginPolicy = await this.#d.loginPolicies.forApp(tx.appId);
     const ip = clientIp(req);
     const described = describeDevice(req.get("user-agent"), req.get("sec-ch-ua-mobile"));
     const facts = await this.#d.deviceFacts(req, user);
     const base = { userId: user.id, username: user.username, appId: tx.appId, ip, transactionId: tx.id };
+    // The app's allowed first factors apply to what an SSO session was started with, too.
+    const restsOn = entry.firstFactor === "sso_session" ? entry.sessionAuthMethod.split("+")[0] : entry.firstFactor;
     const refuse = async (reason: string, detail: Record<string, unknown>): Promise<GateOutcome> => {
-      const id = await this.#d.audit.record({ type: "policy.decided", outcome: "failure", ...base, reason, detail: { loginPolicy: loginPolicy.scope, policy: loginPolicy.policyName, mode: loginPolicy.mode, action: "deny", effective: "deny", enforced: true, note: "refused whatever the mode: the login policy cannot be applied", ...detail } });
+      const id = await this.#d.audit.record({ type: "policy.decided", outcome: "failure", ...base, reason, detail: { firstFactor: entry.firstFactor, loginPolicy: loginPolicy.scope, policy: loginPolicy.policyName, mode: loginPolicy.mode, action: "deny", effective: "deny", enforced: true, note: "refused whatever the mode: the login policy cannot be applied", ...detail } });
       return { kind: "deny", message: null, reference: `P-${id}`, why: "policy" };
     };
-    if (!loginPolicy.firstFactors.includes(factor)) return refuse(`first factor ${factor} is not allowed for this app`, {});
+    if (!loginPolicy.firstFactors.some((f) => f === restsOn)) return refuse(`first factor ${restsOn ?? "(none)"}${entry.firstFactor === "sso_session" ? " (of the SSO session)" : ""} is not allowed for this app`, {});
     const compiled = this.#d.policies.get(loginPolicy.policyName);
     // Assignments are checked at start; a policy gone since then must not open the door.
     if (!compiled) return refuse(`policy ${loginPolicy.policyName} is not loaded`, {});
@@ -77,6 +85,7 @@ export class PolicyGate {
       ...base,
       reason: `${enforced ? "" : "report-only, would "}${effective}${effective !== decision.action ? ` (policy said ${decision.action})` : ""} by ${decision.matched}`,
       detail: {
+        firstFactor: entry.firstFactor,
         loginPolicy: loginPolicy.scope,
         policy: decision.policy.name,
         version: decision.policy.version,

@@ -74,6 +74,34 @@ describe("login transactions", () => {
   });
 });
 
+describe("an app that allows no first factor Gatehouse has", () => {
+  const closed = "https://closed.example.test/metadata";
+  const signInTo = (browser: Browser, entityId: string) => browser.follow(`${gh.url}/saml/sso?SAMLRequest=${redirectParam(authnRequest({ issuer: entityId }))}`);
+  beforeAll(async () => {
+    const app = await gh.addApp({ entityId: closed, acs: [{ url: "https://closed.example.test/acs", index: 0, isDefault: true }] });
+    await gh.rt.loginPolicies.assign(app.id, "first-factor-only", "enforce", gh.clock.now(), []);
+    await gh.addUser("ada", password);
+  });
+
+  it("refuses the password, and names the first factor in the decision", async () => {
+    const browser = new Browser();
+    const denied = await browser.submit(readForm(await signInTo(browser, closed)), { username: "ada", password });
+    expect(denied.status).toBe(403);
+    expect(denied.body).not.toContain("SAMLResponse");
+    expect(await lastAudit()).toMatchObject({ type: "policy.decided", outcome: "failure", reason: "first factor password is not allowed for this app", detail: { firstFactor: "password" } });
+  });
+
+  it("refuses an SSO session too: it rests on the first factor it was started with", async () => {
+    const browser = new Browser();
+    const signedIn = await browser.submit(readForm(await signInTo(browser, issuer)), { username: "ada", password });
+    expect(signedIn.body).toContain("SAMLResponse");
+    const denied = await signInTo(browser, closed);
+    expect(denied.status).toBe(403);
+    expect(denied.body).not.toContain("SAMLResponse");
+    expect(await lastAudit()).toMatchObject({ type: "policy.decided", outcome: "failure", reason: "first factor password (of the SSO session) is not allowed for this app", detail: { firstFactor: "sso_session" } });
+  });
+});
+
 describe("password guessing", () => {
   it("is slowed from the fifth consecutive failure: even the right password waits", async () => {
     const browser = new Browser();

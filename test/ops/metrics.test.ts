@@ -17,18 +17,28 @@ import { makeSp, readIdpMetadata, type TestSp } from "../helpers/sp.ts";
 const password = "correct horse battery staple";
 let gh: TestGatehouse;
 let sp: TestSp;
+let closedSp: TestSp; // an app whose policy refuses everyone
+let closedAppId: string;
 let listener: Server;
 let metricsUrl: string;
 
 beforeAll(async () => {
   gh = await startGatehouse(
     { GATEHOUSE_TRUSTED_PROXIES: "127.0.0.1" },
-    { policies: { "verify.yaml": "name: verify\nversion: 1\nrules: []\ndefault: { challenge: { methods: [totp] } }\n" } },
+    {
+      policies: {
+        "verify.yaml": "name: verify\nversion: 1\nrules: []\ndefault: { challenge: { methods: [totp] } }\n",
+        "closed.yaml": 'name: closed\nversion: 1\nrules: []\ndefault: { deny: { message: "Closed." } }\n',
+      },
+    },
   );
   const idp = await readIdpMetadata(`${gh.url}/saml/metadata`);
   sp = await makeSp(idp, "metered-app", { acceptedClockSkewMs: 10 * 60_000 });
   const app = await gh.addApp({ name: "Metered", entityId: sp.entityId, acs: [{ url: sp.acs, index: 0, isDefault: true }] });
   await gh.rt.loginPolicies.assign(app.id, "verify", "enforce", gh.clock.now());
+  closedSp = await makeSp(idp, "closed-app", { acceptedClockSkewMs: 10 * 60_000 });
+  closedAppId = (await gh.addApp({ name: "Closed", entityId: closedSp.entityId, acs: [{ url: closedSp.acs, index: 0, isDefault: true }] })).id;
+  await gh.rt.loginPolicies.assign(closedAppId, "closed", "enforce", gh.clock.now());
   listener = await listenMetrics(gh.rt.metrics, { host: "127.0.0.1", port: 0 });
   metricsUrl = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/metrics`;
 });
@@ -116,6 +126,22 @@ describe("what is counted", () => {
     expect(grew("gatehouse_audit_events_total", { type: "saml.response.issued", outcome: "success" })).toBe(1);
     expect(grew("gatehouse_http_request_duration_seconds_count", { route: "challenge", method: "POST", status: "4xx" })).toBe(1);
     expect(grew("gatehouse_http_request_duration_seconds_count", { route: "saml_sso", method: "GET", status: "3xx" })).toBe(1);
+  });
+
+  it("counts a policy denial by how the sign-in began: the password, or an existing SSO session", async () => {
+    const denied = (s: Sample[], firstFactor: string) => value(s, "gatehouse_sign_ins_total", { outcome: "denied", first_factor: firstFactor });
+    const before = await scrape();
+    expect((await j.signIn(j.browser(), closedSp, "mia")).status).toBe(403); // password typed now
+    const signedIn = await j.accountSession(j.browser(), "mia");
+    expect((await j.signIn(signedIn, closedSp, "mia")).status).toBe(403); // no password: the SSO session
+    const after = await scrape();
+    expect(denied(after, "password") - denied(before, "password")).toBe(1);
+    expect(denied(after, "sso_session") - denied(before, "sso_session")).toBe(1);
+    const decisions = (await gh.rt.audit.recent(30)).filter((e) => e.type === "policy.decided" && e.appId === closedAppId);
+    expect(decisions.slice(0, 2).map((e) => [e.outcome, e.detail?.firstFactor])).toEqual([
+      ["failure", "sso_session"],
+      ["failure", "password"],
+    ]);
   });
 
   it("counts SAML messages refused, by message and catalogued reason", async () => {
