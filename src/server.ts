@@ -33,7 +33,13 @@ import { idpRouter } from "./saml/idp/routes.ts";
  * Gatehouse sees it; allowing the SAML message cap plus room for headers lets our checks
  * refuse it with a catalogued error and an audit event instead.
  */
-export const httpServerOptions = (c: Config) => ({ maxHeaderSize: c.limits.maxSamlMessageBytes + 64 * 1024 });
+export const httpServerOptions = (c: Config) => ({
+  maxHeaderSize: c.limits.maxSamlMessageBytes + 64 * 1024,
+  // Idle keep-alive connections outlive a load balancer's (60 s is common) and a client's, so the
+  // server is never the side that closes a socket just as a request is sent on it (a reset).
+  keepAliveTimeout: 65_000,
+  headersTimeout: 66_000,
+});
 
 /** Composes the HTTP app from the routers; no logic of its own. */
 export async function buildServer(rt: Runtime): Promise<express.Express> {
