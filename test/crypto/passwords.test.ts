@@ -53,9 +53,12 @@ describe("a sign-in while the argon2 queue is full", () => {
   it("is answered 503 with Retry-After and audited, and goes through once the queue drains", async () => {
     const b = new Browser();
     const login = await b.follow(`${gh.url}/login`);
-    const hash = await hashSecret("x");
-    // The server runs in this process: these fill every running and waiting slot.
-    const full = Array.from({ length: argon2Limits.maxConcurrent + argon2Limits.maxWaiting }, () => verifySecret("x", hash));
+    // The server runs in this process: these fill every running and waiting slot, with hashes six
+    // times as costly as a password's (t=12), so the queue stays full for seconds, whatever the
+    // machine's speed, while the sign-in below reaches it.
+    const b64 = (n: number) => Buffer.alloc(n, 7).toString("base64").replace(/=+$/, "");
+    const slow = `$argon2id$v=19$m=19456,t=12,p=1$${b64(16)}$${b64(32)}`;
+    const full = Array.from({ length: argon2Limits.maxConcurrent + argon2Limits.maxWaiting }, () => verifySecret("x", slow));
     const busy = await b.submit(readForm(login), { username: "ada", password: "correct horse battery" });
     expect([busy.status, busy.headers.get("retry-after")]).toEqual([503, "2"]);
     expect(busy.body).toContain("server_busy");
