@@ -99,23 +99,18 @@ export class LoginThrottle {
       }
     }
     const now = this.#clock.now();
-    const out: { refusal?: Extract<ThrottleVerdict, { allowed: false }> } = {};
-    const { allowed } = await this.#accounts.reserve(account, now, (f: FailureCount | undefined) => {
-      if (!f) return true;
-      if (f.consecutive >= limits.hardStop) {
-        out.refusal = { allowed: false, retryAfterMs: Infinity, reason: `account hard stop after ${f.consecutive} failures`, hardStop: true };
-        return false;
-      }
+    // Pure: decides from the count read inside the reservation's transaction, and says why it refused.
+    const refusal = (f: FailureCount | undefined): Extract<ThrottleVerdict, { allowed: false }> | null => {
+      if (!f) return null;
+      if (f.consecutive >= limits.hardStop) return { allowed: false, retryAfterMs: Infinity, reason: `account hard stop after ${f.consecutive} failures`, hardStop: true };
       const wait = f.lastFailureAt + delayFor(f.consecutive, limits) - now;
-      if (wait > 0 && !opts.knownContext) {
-        out.refusal = { allowed: false, retryAfterMs: wait, reason: `account delay after ${f.consecutive} consecutive failures`, hardStop: false };
-        return false;
-      }
-      return true;
-    });
+      if (wait > 0 && !opts.knownContext) return { allowed: false, retryAfterMs: wait, reason: `account delay after ${f.consecutive} consecutive failures`, hardStop: false };
+      return null;
+    };
+    const { allowed, before } = await this.#accounts.reserve(account, now, (f) => refusal(f) === null);
     if (!allowed) {
       await giveBack();
-      return out.refusal ?? { allowed: false, retryAfterMs: 0, reason: "account throttle", hardStop: false };
+      return refusal(before) ?? { allowed: false, retryAfterMs: 0, reason: "account throttle", hardStop: false };
     }
     return {
       allowed: true,

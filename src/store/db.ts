@@ -29,11 +29,13 @@ export function openDb(file: string, opts: { migrate?: boolean } = {}): Db {
   return db;
 }
 
+// The migrations ship with the code: read once, not at every readiness poll.
+let known: { n: number; file: string }[] | undefined;
 const migrationFiles = (): { n: number; file: string }[] =>
-  readdirSync(migrationsDir)
+  (known ??= readdirSync(migrationsDir)
     .filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f))
     .sort()
-    .map((file) => ({ n: Number(file.slice(0, 3)), file }));
+    .map((file) => ({ n: Number(file.slice(0, 3)), file })));
 
 /** Where the schema stands: its version, the newest this code knows, and the migrations not yet applied. */
 export function migrationPlan(db: Db): { current: number; latest: number; pending: string[] } {
