@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { hashSecret } from "../crypto/passwords.ts";
+import { strength } from "../challenges/registry.ts";
 import { LoginThrottle, accountKey, challengeKey } from "../login/throttle.ts";
 import { UsageError } from "./apps.ts";
 import { parseCommand, readStdin, withRuntime } from "./args.ts";
@@ -89,12 +90,12 @@ async function unlockUser(config: Config, args: string[]): Promise<void> {
     const user = await rt.users.byLogin(login);
     if (!user) throw new UsageError(`no user ${login} (see: user list)`);
     const throttle = await LoginThrottle.create(rt.db, rt.clock);
-    const methods = ["totp", "kba", "email-otp"];
+    const methods = strength; // every challenge method, each counted under its own key
     const [password, ...byMethod] = await Promise.all([throttle.failures(accountKey(login, user.id)), ...methods.map((m) => throttle.failures(challengeKey(user.id, m)))]);
     const counted = { password, ...Object.fromEntries(methods.map((m, i) => [m, byMethod[i]])) };
     await throttle.unlockUser(user.id);
     await rt.audit.record({ type: "user.unlocked", outcome: "success", userId: user.id, username: user.username, reason: "cli", detail: { failuresBefore: counted } });
     const locked = Object.entries(counted).filter(([, n]) => n > 0);
-    console.log(locked.length ? `Unlocked ${user.username}: cleared ${locked.map(([what, n]) => `${n} failed ${what === "password" ? "password" : what} tries`).join(", ")}.` : `${user.username} had no failed sign-ins counted; nothing to unlock.`);
+    console.log(locked.length ? `Unlocked ${user.username}: cleared ${locked.map(([what, n]) => `${n} failed ${what} tries`).join(", ")}.` : `${user.username} had no failed sign-ins counted; nothing to unlock.`);
   });
 }
